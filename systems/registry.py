@@ -1,0 +1,84 @@
+"""The registry of systems: built-ins, entry-point plugins and ad hoc ``module:Class`` plugins.
+
+Third-party packages register a system by declaring, in their ``pyproject.toml``::
+
+    [project.entry-points."stickerbench.systems"]
+    my-retriever = "my_package.module:MyRetriever"
+
+The class must follow :class:`systems.base.Retriever`: a ``card`` (whose ``name`` is the
+registry key), a ``Config`` dataclass, ``fit``/``load``/``search``/``notes``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from systems.base import Retriever, SystemCard
+from systems.lexical import BM25
+from systems.popularity import GPop, UPop
+
+ENTRY_POINT_GROUP = "stickerbench.systems"
+BUILTINS: tuple[type, ...] = (GPop, UPop, BM25)
+
+
+class RegistryError(Exception):
+    """An unknown system name or a plugin that cannot be loaded."""
+
+
+def check_system(cls: type, origin: str) -> type:
+    """Verify that ``cls`` looks like a Retriever; return it."""
+    card = getattr(cls, "card", None)
+    if not isinstance(card, SystemCard):
+        raise RegistryError(f"{origin}: {cls!r} has no SystemCard 'card' attribute")
+    missing = [m for m in ("fit", "load", "search", "notes", "Config") if not hasattr(cls, m)]
+    if missing:
+        raise RegistryError(f"{origin}: {cls.__name__} lacks {', '.join(missing)} of the Retriever protocol")
+    return cls
+
+
+def load_plugin(spec: str) -> type:
+    """Import ``module:Class`` and check it is a Retriever class."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise RegistryError(f"--plugin {spec!r}: expected 'module:Class'")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise RegistryError(f"--plugin {spec!r}: {e}") from None
+    return check_system(obj, f"--plugin {spec}")
+
+
+def registry(plugins: tuple[str, ...] = ()) -> dict[str, type]:
+    """All available systems by name: built-ins, installed entry points, then ``plugins``."""
+    systems: dict[str, type] = {cls.card.name: cls for cls in BUILTINS}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            cls = check_system(ep.load(), f"entry point {ep.name!r} ({ep.value})")
+        except RegistryError:
+            raise
+        except Exception as e:  # a broken third-party package must say who it is
+            raise RegistryError(f"entry point {ep.name!r} ({ep.value}) failed to load: {e}") from e
+        systems[cls.card.name] = cls
+    for spec in plugins:
+        cls = load_plugin(spec)
+        systems[cls.card.name] = cls
+    return systems
+
+
+def resolve(names: str, available: dict[str, type]) -> list[type]:
+    """``all`` or a comma-separated list of names -> system classes, in the given order.
+
+    ``all`` lists built-ins in Table 1 order, then plugins.
+    """
+    if names.strip() == "all":
+        return list(available.values())
+    out = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        if name not in available:
+            raise RegistryError(f"unknown system {name!r} (available: {', '.join(available)})")
+        out.append(available[name])
+    return out
+
+
+__all__ = ["Retriever", "registry", "resolve", "load_plugin", "RegistryError", "ENTRY_POINT_GROUP"]
