@@ -323,6 +323,8 @@ def _load_users(path: Path, sticker_ids: set[str]) -> dict[str, User]:
             raise DatasetError(path, line, f"gender {gender!r} is not one of {', '.join(GENDERS)} or null")
         history = _field(path, line, row, "history", list, required=False) or []
         for sid in history:
+            if not isinstance(sid, str):
+                raise DatasetError(path, line, f"history entries must be sticker ids, got {type(sid).__name__}")
             if sid not in sticker_ids:
                 raise DatasetError(path, line, f"history names unknown sticker {sid!r}")
         users[uid], lines[uid] = User(uid, age, gender, tuple(history)), line

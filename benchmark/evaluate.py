@@ -43,9 +43,8 @@ def per_query_scores(
     if not judged:
         return scores
     ranx_qrels = ranx.Qrels({q: {d: int(r) for d, r in qrels[q].items()} for q in judged})
-    ranx_run = ranx.Run(
-        {q: {d: float(len(run[q]) - i) for i, d in enumerate(run[q])} for q in judged}
-    )
+    ranked = {q: list(dict.fromkeys(run[q])) for q in judged}  # a repeated id counts once, first
+    ranx_run = ranx.Run({q: {d: float(len(r) - i) for i, d in enumerate(r)} for q, r in ranked.items()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's uint64 cast notice
         values = ranx.evaluate(ranx_qrels, ranx_run, list(metrics), return_mean=False, make_comparable=False)
@@ -57,9 +56,10 @@ def per_query_scores(
 
 
 def t_test(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided paired Student t-test p-value; 1.0 when the scores never differ."""
+    """Two-sided paired Student t-test p-value; 1.0 when the scores never differ or there is a
+    single pair (no variance to test against)."""
     d = np.asarray(a, float) - np.asarray(b, float)
-    if not np.any(d):
+    if len(d) < 2 or not np.any(d):
         return 1.0
     if np.all(d == d[0]):
         return 0.0

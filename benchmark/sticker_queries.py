@@ -15,6 +15,7 @@ The CSV is read from where it lies; the converted folder goes to the git-ignored
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -44,12 +45,15 @@ def read_csv(path: Path) -> dict[str, list[str]]:
             without any query, with the CSV line.
     """
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DatasetError(path, None, "file not found") from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise DatasetError(path, line, f"invalid UTF-8 at byte {e.start}") from None
+        start = bom + e.start
+        raise DatasetError(path, data[:start].count(b"\n") + 1, f"invalid UTF-8 at byte {start}") from None
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header != ["sticker_id", "labeled_queries"]:

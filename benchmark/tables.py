@@ -18,7 +18,7 @@ import pandas as pd
 from benchmark.dataset import Dataset
 from benchmark.evaluate import CUTOFFS, KEY_METRIC, METRICS, holm, per_query_scores, permutation_test, t_test
 from benchmark.harness import read_run
-from benchmark.io import write_text
+from benchmark.io import write_json, write_text
 from systems.base import FAMILIES
 from systems.registry import BUILTINS
 
@@ -36,6 +36,7 @@ class SystemScores:
     baseline: bool
     seeds: list[int]
     per_query: pd.DataFrame  # qid x metric, mean over seeds
+    metas: list[dict]  # the run metadata of each seed
 
     @property
     def means(self) -> pd.Series:
@@ -66,6 +67,7 @@ def collect(out_dir: Path, dataset: Dataset) -> list[SystemScores]:
             name=card["name"], label=card["label"], family=card["family"], baseline=card["baseline"],
             seeds=sorted(m["seed"] for m, _ in metas),
             per_query=sum(scores[1:], scores[0]) / len(scores),
+            metas=[m for m, _ in metas],
         ))
     return sorted(found, key=_row_order)
 
@@ -211,7 +213,20 @@ def write_table1(out_dir: Path, dataset: Dataset) -> list[Path]:
     }
     for name, text in files.items():
         write_text(out_dir / name, text)
+    write_json(out_dir / "provenance.json", provenance_record(systems, dataset))
     return [out_dir / name for name in files]
+
+
+def provenance_record(systems: list[SystemScores], dataset: Dataset) -> dict:
+    """Where the tables come from: the dataset card and every run's metadata."""
+    keep = ("card", "config", "seed", "key", "versions", "commit", "machine", "fit_s", "fit_cached",
+            "search_s", "ms_per_query", "notes", "wall_time_utc")
+    return {
+        "dataset": {k: dataset.card.get(k) for k in ("name", "version", "source", "licence", "generator",
+                                                     "counts", "files")}
+        | {"fingerprint": dataset.fingerprint},
+        "runs": {s.name: [{k: m.get(k) for k in keep} for m in s.metas] for s in systems},
+    }
 
 
 def mean_table(systems: list[SystemScores]) -> pd.DataFrame:

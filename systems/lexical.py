@@ -59,13 +59,14 @@ def _quiet_java_logs():
 
 @dataclass(frozen=True)
 class BM25Config:
-    """Lucene BM25 parameters (pyserini's defaults) and the analyzer language (``zh`` for
-    Chinese text)."""
+    """Lucene BM25 parameters (pyserini's defaults), the analyzer language (``zh`` for Chinese
+    text), search threads, and how many hits to fetch before the trec_eval tie rule."""
 
     k1: float = 0.9
     b: float = 0.4
     language: str = "en"
     threads: int = 1
+    tie_depth: int = 200
 
 
 class BM25(BaseRetriever):
@@ -100,8 +101,13 @@ class BM25(BaseRetriever):
             self.searcher.set_language(self.config.language)
 
     def search(self, queries: Sequence[Query], k: int) -> list[Ranking]:
+        # Lucene breaks ties by internal doc order; fetch deeper so that top_k can apply the
+        # trec_eval tie rule at the cutoff (exact unless more than `depth` stickers tie).
+        depth = max(self.config.tie_depth, k)
         qids = [str(i) for i in range(len(queries))]
         hits = self.searcher.batch_search(
-            [q.text for q in queries], qids, k=k, threads=self.config.threads
+            [q.text for q in queries], qids, k=depth, threads=self.config.threads
         )
-        return [top_k(((h.docid, float(h.score)) for h in hits.get(i, [])), k) for i in qids]
+        # Anserini separates tied scores by tiny docid-ordered offsets below 1e-4; rounding them
+        # away restores the ties, which top_k then breaks by the suite's trec_eval rule.
+        return [top_k(((h.docid, round(float(h.score), 4)) for h in hits.get(i, [])), k) for i in qids]

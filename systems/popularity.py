@@ -54,7 +54,14 @@ class _Popularity(BaseRetriever):
     def load(self, artifacts: Path) -> None:
         saved = json.loads((artifacts / "popularity.json").read_text())
         self._notes["popularity_source"] = saved["source"]
-        self.rankings = {g: top_k((s, float(n)) for s, n in c.items()) for g, c in saved["counts"].items()}
+        overall = saved["counts"][ALL]
+        # Rank by the group's count; ties (and stickers the group never clicked) by the global
+        # count, which enters as a fraction below 1 so it never outweighs one group click.
+        scale = 1.0 + sum(overall.values())
+        self.rankings = {
+            g: top_k((s, counts.get(s, 0) + n / scale) for s, n in overall.items())
+            for g, counts in saved["counts"].items()
+        }
 
     def _group_of(self, query: Query) -> str:
         return ALL
@@ -89,10 +96,11 @@ class UPop(_Popularity):
     by_group = True
 
     def search(self, queries: Sequence[Query], k: int) -> list[Ranking]:
-        fallbacks = sum(self._group_of(q) not in self.rankings for q in queries)
-        self._notes["queries_without_group_fell_back_to_gpop"] = fallbacks
+        fallbacks = sum(self._group_of(q) == ALL for q in queries)
+        key = "queries_without_group_fell_back_to_gpop"
+        self._notes[key] = self._notes.get(key, 0) + fallbacks
         return super().search(queries, k)
 
     def _group_of(self, query: Query) -> str:
         group = query.user.group if query.user is not None else None
-        return group if group is not None else ALL
+        return group if group in self.rankings else ALL
