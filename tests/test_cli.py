@@ -1,0 +1,54 @@
+"""The bench CLI as a user meets it: listing, bad arguments, corrupted data."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import bench
+
+
+def test_list_shows_family_and_paper():
+    out = bench("list")
+    assert out.returncode == 0
+    line = next(line for line in out.stdout.splitlines() if line.startswith("upop"))
+    assert "Popularity-based" in line and "PEARL" in line
+
+
+def test_unknown_system_and_bad_settings_exit_2():
+    for args in (["--systems", "nope"], ["--systems", "bm25", "--set", "bm25.k9=1"],
+                 ["--systems", "bm25", "--set", "bm25.k1=abc"], ["--knob", "nope=1"]):
+        out = bench("run", "--profile", "tiny", *args)
+        assert out.returncode == 2, args
+        assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_corrupted_dataset_gives_one_line_with_file_and_line(tiny, tmp_path):
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny.path, folder)
+    lines = (folder / "users.jsonl").read_text().splitlines()
+    lines[6] = lines[6][:-5]  # truncate line 7 mid-record
+    (folder / "users.jsonl").write_text("\n".join(lines) + "\n")
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    out = bench("run", "--systems", "gpop", "--dataset", str(folder), "--results-dir", str(tmp_path / "res"))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]
+    assert f"{folder / 'users.jsonl'}:" in out.stderr and "checksum mismatch" in out.stderr
+    # with the card updated, the broken line itself is reported
+    import json
+
+    from benchmark.io import sha256_file
+
+    card = json.loads((folder / "dataset.json").read_text())
+    card["files"]["users.jsonl"] = sha256_file(folder / "users.jsonl")
+    (folder / "dataset.json").write_text(json.dumps(card))
+    out = bench("run", "--systems", "gpop", "--dataset", str(folder), "--results-dir", str(tmp_path / "res"))
+    assert out.returncode == 2 and f"{folder / 'users.jsonl'}:7: invalid JSON" in out.stderr
+    assert not (tmp_path / "res").exists()
+    assert before[folder / "users.jsonl"] == (folder / "users.jsonl").read_bytes()
+
+
+def test_data_generate_writes_a_valid_dataset(tmp_path):
+    out = bench("data", "generate", "--profile", "tiny", "--knob", "seed=3", "--out", str(tmp_path / "d"))
+    assert out.returncode == 0, out.stderr
+    valid = bench("data", "validate", str(tmp_path / "d"))
+    assert valid.returncode == 0 and "wechat-sim-tiny" in valid.stdout
