@@ -31,7 +31,8 @@ def lucene() -> tuple[Any, Any]:
     if not jnius_config.vm_running:
         jars = glob.glob(os.path.join(os.path.dirname(pyserini.__file__), "resources/jars/*-fatjar.jar"))
         jnius_config.add_classpath(max(jars))
-        jnius_config.add_options("-Xms64m", "-Xmx4g", "--enable-native-access=ALL-UNNAMED")
+        jnius_config.add_options("-Xms64m", "-Xmx4g", "--enable-native-access=ALL-UNNAMED",
+                                 "--sun-misc-unsafe-memory-access=allow")
         import jnius  # noqa: F401  (starts the JVM with our options; pyserini then reuses it)
     # pyserini builds an OpenAI client at import time and raises without a key; it is unused.
     placeholder = "OPENAI_API_KEY" not in os.environ
@@ -55,6 +56,9 @@ def _quiet_java_logs():
 
     level = autoclass("org.apache.logging.log4j.Level")
     autoclass("org.apache.logging.log4j.core.config.Configurator").setRootLevel(level.WARN)
+    # Lucene's java.util.logging notice that it predates Java 22 is harmless noise here.
+    jul = autoclass("java.util.logging.Logger").getLogger("")
+    jul.setLevel(autoclass("java.util.logging.Level").SEVERE)
 
 
 @dataclass(frozen=True)
