@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -147,11 +147,13 @@ def write_dataset(
     write_jsonl(tmp / "stickers.jsonl", (_sticker_row(s) for s in stickers))
     write_jsonl(tmp / "users.jsonl", (_user_row(u) for u in users))
     write_jsonl(tmp / "queries/train.jsonl", (_train_query_row(q) for q in train_queries))
-    write_jsonl(tmp / "queries/test.jsonl", (asdict(q) for q in test_pairs))
+    write_jsonl(tmp / "queries/test.jsonl", ({"qid": q.qid, "user_id": q.user_id, "text": q.text} for q in test_pairs))
     write_text(tmp / "qrels/train.tsv", _qrels_text(train_qrels))
     write_text(tmp / "qrels/test.tsv", _qrels_text(test_qrels))
     if clicks:
-        write_jsonl(tmp / "clicks.jsonl", (asdict(c) for c in clicks))
+        write_jsonl(tmp / "clicks.jsonl", (
+            {"user_id": c.user_id, "query": c.query, "sticker_id": c.sticker_id, "position": c.position,
+             "clicked": c.clicked} for c in clicks))
     for name, rows in (extra_jsonl or {}).items():
         write_jsonl(tmp / name, rows)
     card = dict(card)
@@ -383,10 +385,14 @@ def _load_qrels(path: Path, qids: set[str], sticker_ids: set[str]) -> dict[str, 
 
 
 def _require_relevant(path: Path, pairs: Iterable[TestQuery], qrels: Mapping) -> None:
-    lines = {qid: line for line, qid in ((ln, r.get("qid")) for ln, r in read_jsonl(path))}
     for q in pairs:
         if not any(r > 0 for r in qrels.get(q.qid, {}).values()):
-            raise DatasetError(path, lines[q.qid], f"test qid {q.qid!r} has no relevant sticker in qrels/test.tsv")
+            raise DatasetError(path, _line_of(path, q.qid), f"test qid {q.qid!r} has no relevant sticker in qrels/test.tsv")
+
+
+def _line_of(path: Path, qid: str) -> int | None:
+    """The line of ``qid`` in a queries file (only looked up to report an error)."""
+    return next((line for line, row in read_jsonl(path) if row.get("qid") == qid), None)
 
 
 def _load_clicks(path: Path, users: Mapping[str, User], sticker_ids: set[str]) -> tuple[Click, ...]:

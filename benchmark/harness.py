@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -94,7 +95,7 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
             shutil.rmtree(partial)
         partial.mkdir(parents=True)
         if progress:
-            tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}")
+            tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}", file=sys.stderr)
         system.fit(data, partial)
         (partial / ".complete").write_text("ok\n")
         replace_dir(partial, folder)

@@ -198,15 +198,19 @@ class _World:
     popularity: np.ndarray  # production ranker prior
     group_taste: np.ndarray  # (n_stickers, 8)
 
-    def values(self, prop: str) -> np.ndarray:
-        """Per sticker, the id a query on ``prop`` must match (-1: sticker lacks it)."""
-        return {
+    def __post_init__(self) -> None:
+        self._values = {
             "ip": self.ip,
-            "entity": np.where(self.entity >= 0, self.entity_family[self.entity], -1),
+            "entity": self.entity_family[self.entity],
             "style": self.style_family[self.style],
             "meaning": self.meaning,
             "ocr": self.ocr_phrase,
-        }[prop]
+        }
+
+    def values(self, prop: str) -> np.ndarray:
+        """Per sticker, the id a query on ``prop`` must match (-1: sticker lacks it): the IP,
+        the entity's base noun, the style's treatment, the meaning, the OCR phrase."""
+        return self._values[prop]
 
 
 def _build_world(cfg: SimConfig, rng: np.random.Generator) -> _World:

@@ -129,7 +129,8 @@ def _cells(systems: list[SystemScores], sig: pd.DataFrame, bold: str, star: str)
 
 
 def to_markdown(systems: list[SystemScores], sig: pd.DataFrame, caption: str) -> str:
-    header = ["Group", "Model"] + [f"{m.split('@')[0].upper().replace('RECALL', 'Recall')}@{m.split('@')[1]}" for m in METRICS]
+    names = {"mrr": "MRR", "recall": "Recall"}
+    header = ["Group", "Model"] + [f"{names[m.split('@')[0]]}@{m.split('@')[1]}" for m in METRICS]
     lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * len(METRICS)]
     previous = None
     for s, cells in zip(systems, _cells(systems, sig, "**{}**", "\\*")):

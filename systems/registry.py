@@ -54,11 +54,10 @@ def registry(plugins: tuple[str, ...] = ()) -> dict[str, type]:
     systems: dict[str, type] = {cls.card.name: cls for cls in BUILTINS}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:
-            cls = check_system(ep.load(), f"entry point {ep.name!r} ({ep.value})")
-        except RegistryError:
-            raise
+            loaded = ep.load()
         except Exception as e:  # a broken third-party package must say who it is
             raise RegistryError(f"entry point {ep.name!r} ({ep.value}) failed to load: {e}") from e
+        cls = check_system(loaded, f"entry point {ep.name!r} ({ep.value})")
         systems[cls.card.name] = cls
     for spec in plugins:
         cls = load_plugin(spec)
