@@ -114,21 +114,23 @@ class TrainingData:
                     out.setdefault(sid, []).append(text[qid])
         return out
 
-    def sticker_documents(self) -> dict[str, str]:
+    def sticker_documents(self, labelled: bool = False) -> dict[str, str]:
         """The text each text-based system indexes for a sticker.
 
-        A sticker's document is its property texts joined in :data:`PROPERTIES` order. A sticker
-        without any property text (StickerQueries) is described by the training queries labelled
-        relevant to it instead, as the StickerQueries paper does.
+        A sticker's document is its property texts joined in :data:`PROPERTIES` order, with
+        ``labelled`` as ``"ocr: ... | ip: ..."`` (for neural encoders). A sticker without any
+        property text (StickerQueries) is described by the training queries labelled relevant
+        to it instead, joined by ``" | "`` when labelled.
         """
         by_sticker: dict[str, list[str]] | None = None
         docs: dict[str, str] = {}
         for s in self.stickers:
             props = s.properties()
             if props:
-                docs[s.id] = " ".join(props.values())
-                continue
-            if by_sticker is None:
-                by_sticker = self.train_queries_by_sticker()
-            docs[s.id] = " ".join(by_sticker.get(s.id, []))
+                parts = [f"{p}: {t}" for p, t in props.items()] if labelled else list(props.values())
+            else:
+                if by_sticker is None:
+                    by_sticker = self.train_queries_by_sticker()
+                parts = by_sticker.get(s.id, [])
+            docs[s.id] = (" | " if labelled else " ").join(parts)
         return docs

@@ -15,11 +15,12 @@ import importlib
 from importlib.metadata import entry_points
 
 from systems.base import Retriever, SystemCard
+from systems.dense import ANCE, DPR
 from systems.lexical import BM25
 from systems.popularity import GPop, UPop
 
 ENTRY_POINT_GROUP = "stickerbench.systems"
-BUILTINS: tuple[type, ...] = (GPop, UPop, BM25)
+BUILTINS: tuple[type, ...] = (GPop, UPop, BM25, DPR, ANCE)
 
 
 class RegistryError(Exception):

