@@ -163,6 +163,32 @@ def list_cmd(plugins):
         click.echo(f"{name:12s} {card.family:18s} {card.paper}")
 
 
+@main.group("profile")
+def profile_group() -> None:
+    """Speed benchmarks on this machine (results under results/<dataset>/profile/)."""
+
+
+@profile_group.command("dense")
+@_dataset_options
+@click.option("--encoder", default="all-MiniLM-L6-v2", show_default=True, help="Encoder name, path or hub id.")
+@click.option("--queries", "n_queries", default=200, show_default=True, help="Timed queries per index.")
+@click.option("--threads", type=int, help="Torch threads [default: all cores].")
+def profile_dense(dataset, profile, data_path, knobs, results_dir, encoder, n_queries, threads):
+    """Encode throughput (stickers/s) and search latency (ms/query) of the dense machinery."""
+    from benchmark import profile as speed
+    from benchmark.io import write_json
+
+    ds = _load(dataset, profile, data_path, knobs)
+    report = speed.dense(ds, encoder, n_queries=n_queries, threads=threads)
+    write_json(_out_dir(results_dir, ds) / "profile" / "dense.json", report)
+    click.echo(f"{report['dataset']}: {report['stickers']:,} stickers, encoder {encoder}, {report['threads']} threads")
+    click.echo(f"  encode: {report['encode_stickers_per_s']:.0f} stickers/s; "
+               f"query encode p50 {report['query_encode']['p50_ms']:.1f} ms")
+    for kind, stats in report["search"].items():
+        click.echo(f"  {kind:5s} build {stats['build_s']:.2f}s, search p50 {stats['p50_ms']:.3f} ms, "
+                   f"p95 {stats['p95_ms']:.3f} ms per query (top 20)")
+
+
 @main.group()
 def data() -> None:
     """Generate or check datasets."""

@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmark.dataset import Dataset
@@ -229,7 +228,3 @@ def provenance_record(systems: list[SystemScores], dataset: Dataset) -> dict:
         "runs": {s.name: [{k: m.get(k) for k in keep} for m in s.metas] for s in systems},
     }
 
-
-def mean_table(systems: list[SystemScores]) -> pd.DataFrame:
-    """Metric means, one row per system (for printing)."""
-    return pd.DataFrame({s.label: s.means for s in systems}).T[list(METRICS)].astype(np.float64)
