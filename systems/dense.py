@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from benchmark.records import Query, TrainingData
 from systems.base import BaseRetriever, Ranking, SystemCard, top_k
-from systems.encoders import DEFAULT_ENCODER, cached_encode, encode, load_encoder, set_threads
+from systems.encoders import DEFAULT_ENCODER, encode, load_encoder, set_threads
 from systems.lexical import BM25
 
 # --------------------------------------------------------------------------- index
@@ -245,8 +245,6 @@ def _steps(config, n_triples: int) -> int:
 class _DenseRetriever(BaseRetriever):
     """Fit-time bookkeeping and search shared by DPR and ANCE."""
 
-    shared_encoder = False
-
     def load(self, artifacts: Path) -> None:
         set_threads(self.config.threads or None)
         self.query_model = load_encoder(str(artifacts / "query_encoder"), self.config.max_seq_length, normalize=False)
@@ -257,7 +255,7 @@ class _DenseRetriever(BaseRetriever):
         vectors = encode(self.query_model, [q.text for q in queries], batch_size=64)
         return self.index.search(vectors, k)
 
-    def _finish(self, data: TrainingData, artifacts: Path, query_model, doc_model, docs: dict[str, str],
+    def _finish(self, artifacts: Path, query_model, doc_model, docs: dict[str, str],
                 notes: dict) -> None:
         """Save the encoders, encode the corpus with the sticker encoder and index it."""
         query_model.save(str(artifacts / "query_encoder"))
@@ -265,8 +263,7 @@ class _DenseRetriever(BaseRetriever):
             doc_model.save(str(artifacts / "sticker_encoder"))
         ids = sorted(docs)
         start = time.perf_counter()
-        vectors = cached_encode(doc_model, f"{self.card.name}:{artifacts.name}:{data.fingerprint}",
-                                [docs[s] for s in ids], progress=True)
+        vectors = encode(doc_model, [docs[s] for s in ids], progress=True)
         notes["corpus_encode_s"] = round(time.perf_counter() - start, 2)
         DenseIndex.build(vectors, ids, kind=self.config.index).save(artifacts)
         (artifacts / "training.json").write_text(json.dumps(notes, sort_keys=True))
@@ -306,7 +303,7 @@ class DPR(_DenseRetriever):
         trainer.train(in_batch_batches(triples, negatives, docs, self.config.batch_size, rng), steps, desc="dpr train")
         notes = {**trainer.notes(), "train_triples": len(triples), "threads": threads,
                  "train_s": round(time.perf_counter() - start, 2)}
-        self._finish(data, artifacts, query_model, doc_model, docs, notes)
+        self._finish(artifacts, query_model, doc_model, docs, notes)
 
 
 @dataclass(frozen=True)
@@ -315,7 +312,7 @@ class ANCEConfig(DPRConfig):
     re-encoding the corpus, mining each training query's top ``ann_depth`` neighbours (positives
     dropped) and training ``refresh_every`` steps on (positive, one ANN negative) pairs."""
 
-    steps: int = 0  # unused: ANCE's budget is warmup_steps + refreshes * refresh_every
+    steps: int = 0  # not used by ANCE (inherited from DPRConfig); its budget is the fields below
     warmup_steps: int = 100
     refreshes: int = 2
     refresh_every: int = 75
@@ -366,4 +363,4 @@ class ANCE(_DenseRetriever):
         notes = {**trainer.notes(), "train_triples": len(triples), "threads": threads,
                  "warmup_steps": cfg.warmup_steps, "refreshes": cfg.refreshes, "refresh_every": cfg.refresh_every,
                  "ann_depth": cfg.ann_depth, "train_s": round(time.perf_counter() - start, 2)}
-        self._finish(data, artifacts, model, model, docs, notes)
+        self._finish(artifacts, model, model, docs, notes)
