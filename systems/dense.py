@@ -255,6 +255,15 @@ class _DenseRetriever(BaseRetriever):
         vectors = encode(self.query_model, [q.text for q in queries], batch_size=64)
         return self.index.search(vectors, k)
 
+    def _prepare(self, data: TrainingData) -> tuple[int, np.random.Generator, dict[str, str], list[Triple]]:
+        """Threads and seeds for a fit; the labelled sticker texts and the training triples."""
+        import torch
+
+        threads = set_threads(self.config.threads or None)
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        return threads, rng, data.sticker_documents(labelled=True), training_triples(data)
+
     def _finish(self, artifacts: Path, query_model, doc_model, docs: dict[str, str],
                 notes: dict) -> None:
         """Save the encoders, encode the corpus with the sticker encoder and index it."""
@@ -286,13 +295,7 @@ class DPR(_DenseRetriever):
     Config = DPRConfig
 
     def fit(self, data: TrainingData, artifacts: Path) -> None:
-        threads = set_threads(self.config.threads or None)
-        import torch
-
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
-        docs = data.sticker_documents(labelled=True)
-        triples = training_triples(data)
+        threads, rng, docs, triples = self._prepare(data)
         negatives = bm25_negatives(data, artifacts / "bm25")
         query_model = load_encoder(self.config.encoder, self.config.max_seq_length, normalize=False)
         doc_model = load_encoder(self.config.encoder, self.config.max_seq_length, normalize=False)
@@ -336,15 +339,9 @@ class ANCE(_DenseRetriever):
     Config = ANCEConfig
 
     def fit(self, data: TrainingData, artifacts: Path) -> None:
-        threads = set_threads(self.config.threads or None)
-        import torch
-
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
+        threads, rng, docs, triples = self._prepare(data)
         cfg = self.config
-        docs = data.sticker_documents(labelled=True)
         ids = sorted(docs)
-        triples = training_triples(data)
         model = load_encoder(cfg.encoder, cfg.max_seq_length, normalize=False)
         start = time.perf_counter()
         trainer = DualEncoderTrainer(model, model, cfg.warmup_steps + cfg.refreshes * cfg.refresh_every,
