@@ -86,7 +86,6 @@ def main() -> None:
 def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force):
     """Fit, search and evaluate systems; write runs and Table 1 (CSV, LaTeX, Markdown)."""
     from benchmark import harness, tables
-    from systems.base import parse_overrides
     from systems.registry import RegistryError, registry, resolve
 
     try:
@@ -94,7 +93,7 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
         classes = resolve(system_names, available)
     except RegistryError as e:
         _fail(str(e))
-    configs = _configs(settings, available, parse_overrides)
+    configs = _configs(settings, available)
     started = time.perf_counter()
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
@@ -118,7 +117,10 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
         sys.exit(1)
 
 
-def _configs(settings, available, parse_overrides) -> dict[str, Any]:
+def _configs(settings: tuple[str, ...], available: dict[str, type]) -> dict[str, Any]:
+    """``--set SYSTEM.FIELD=VALUE`` options -> a config object per system named."""
+    from systems.base import parse_overrides
+
     grouped: dict[str, dict[str, str]] = {}
     for item in settings:
         key, sep, value = item.partition("=")
