@@ -78,9 +78,8 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 def read_json(path: Path) -> Any:
     """Read a JSON file, raising :class:`DatasetError` with the line of a syntax error."""
-    read_lines(path)  # missing file and bad UTF-8 errors, with line numbers
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads("\n".join(_decoded_lines(path)))
     except json.JSONDecodeError as e:
         raise DatasetError(path, e.lineno, f"invalid JSON: {e.msg}") from None
 
@@ -91,19 +90,22 @@ def read_lines(path: Path) -> list[tuple[int, str]]:
     Raises:
         DatasetError: the file is missing or a line is not valid UTF-8.
     """
+    return [(number, line) for number, line in enumerate(_decoded_lines(path), start=1) if line.strip()]
+
+
+def _decoded_lines(path: Path) -> list[str]:
+    """Every line of a UTF-8 file (line endings stripped); errors name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(path, None, "file not found")
-    out = []
+    lines = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                lines.append(raw.decode("utf-8").rstrip("\r\n"))
             except UnicodeDecodeError as e:
                 raise DatasetError(path, number, f"invalid UTF-8 at byte {e.start}") from None
-            if line.strip():
-                out.append((number, line.rstrip("\r\n")))
-    return out
+    return lines
 
 
 def read_jsonl(path: Path) -> list[tuple[int, dict]]:
