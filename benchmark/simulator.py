@@ -515,6 +515,15 @@ def _click_log(
 # --------------------------------------------------------------------------- entry point
 
 
+def _population(cfg: SimConfig) -> tuple[_World, _Index, list[_Person], list[np.random.Generator]]:
+    """The corpus, its index and the users of ``cfg``, plus the generators of the later stages
+    (one independent stream per stage, all derived from ``cfg.seed``)."""
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(6)]
+    world = _build_world(cfg, rngs[0])
+    return world, _Index(world), _make_users(cfg, world, rngs[1]), rngs
+
+
+
 def generate(cfg: SimConfig, folder: Path, progress: bool = False) -> Path:
     """Generate wechat-sim with ``cfg`` into ``folder`` (atomically) and return the folder.
 
@@ -523,11 +532,7 @@ def generate(cfg: SimConfig, folder: Path, progress: bool = False) -> Path:
         folder: destination dataset folder (replaced if it exists).
         progress: show progress bars on stderr.
     """
-    seeds = np.random.SeedSequence(cfg.seed).spawn(6)
-    rngs = [np.random.default_rng(s) for s in seeds]
-    world = _build_world(cfg, rngs[0])
-    index = _Index(world)
-    people = _make_users(cfg, world, rngs[1])
+    world, index, people, rngs = _population(cfg)
     min_cand = max(10, int(cfg.test_relevant_mean * 1.5))
     train_rows, train_qrels = _make_split(
         world, index, people, "train", cfg.train_unique_queries, cfg.train_pairs,
@@ -589,10 +594,7 @@ def relevance_overlap(cfg: SimConfig, n_queries: int = 60) -> dict[str, float]:
     With ``personalization=0`` both are alike; with the default strength ``across`` is
     markedly lower. Used by the tests and handy when tuning the knobs.
     """
-    seeds = np.random.SeedSequence(cfg.seed).spawn(6)
-    world = _build_world(cfg, np.random.default_rng(seeds[0]))
-    index = _Index(world)
-    people = _make_users(cfg, world, np.random.default_rng(seeds[1]))
+    world, index, people, _ = _population(cfg)
     rng = np.random.default_rng([cfg.seed, 7])
     by_group: dict[int, list[_Person]] = {}
     for p in people:
