@@ -191,6 +191,37 @@ def profile_dense(dataset, profile, data_path, knobs, results_dir, encoder, n_qu
                    f"p95 {stats['p95_ms']:.3f} ms per query (top 20)")
 
 
+@profile_group.command("generative")
+@_dataset_options
+@click.option("--systems", "system_names", default="dsi,dsi-qg,genre,minder", show_default=True,
+              help="Comma-separated generative systems.")
+@click.option("--set", "settings", multiple=True, metavar="SYSTEM.FIELD=VALUE", help="Config override (repeatable).")
+@click.option("--queries", "n_queries", default=50, show_default=True, help="Timed queries per system.")
+@click.option("--threads", type=int, help="Torch threads [default: all cores].")
+def profile_generative(dataset, profile, data_path, knobs, results_dir, system_names, settings, n_queries, threads):
+    """Batch-1 latency of generative systems and the share of decoding spent outside the model."""
+    from benchmark import profile as speed
+    from benchmark.io import write_json
+    from systems.registry import RegistryError, registry, resolve
+
+    try:
+        available = registry(())
+        classes = resolve(system_names, available)
+    except RegistryError as e:
+        _fail(str(e))
+    configs = _configs(settings, available)
+    ds = _load(dataset, profile, data_path, knobs)
+    systems = {c.card.name: (c, configs.get(c.card.name, c.Config())) for c in classes}
+    report = speed.generative(ds, systems, n_queries=n_queries, threads=threads)
+    write_json(_out_dir(results_dir, ds) / "profile" / "generative.json", report)
+    click.echo(f"{report['dataset']}: {report['stickers']:,} stickers, batch 1, {report['threads']} threads")
+    for name, r in report["systems"].items():
+        click.echo(f"  {name:8s} p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms per query; outside the "
+                   f"forward pass: {100 * r['decode_outside_forward_share']:.1f}% of decoding "
+                   f"(logits processor {100 * r['decode_processor_share']:.1f}%), "
+                   f"{100 * r['outside_forward_share']:.1f}% of search")
+
+
 @main.group()
 def data() -> None:
     """Generate or check datasets."""

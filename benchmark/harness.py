@@ -11,7 +11,8 @@ On disk, under ``results/<dataset>/runs/<system>/``:
 
 A run whose metadata carries the same key (system, config, dataset fingerprint, seed, k) is
 not redone, so an interrupted ``bench run`` resumes where it stopped. Fitted artifacts are
-cached under ``.cache/artifacts/<system>/<key>/`` and reused by later runs.
+cached under ``.cache/artifacts/<system>/<key>/`` and reused by later runs; an interrupted fit
+restarts in the same folder with only its ``checkpoints/`` kept, so training resumes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from benchmark.records import Query, TrainingData
 from systems.base import Ranking, config_dict, top_k
 
 SEARCH_BATCH = 256
+CHECKPOINTS = "checkpoints"
+"""The sub-folder of a system's fit folder that survives an interrupted fit (training
+checkpoints to resume from); it is deleted once the fit completes."""
 
 
 @dataclass
@@ -76,6 +80,14 @@ def check_isolation(data: TrainingData, dataset: Dataset) -> None:
         raise RuntimeError(f"test qids reached the training data: {sorted(leaked)[:5]}")
 
 
+def _clear_partial(partial: Path) -> None:
+    """Empty a fit folder left by an interrupted fit, keeping its training checkpoints."""
+    if partial.exists():
+        for child in partial.iterdir():
+            if child.name != CHECKPOINTS:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
 def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: bool = True) -> tuple[Any, float, bool]:
     """A fitted, loaded system; fits into the artifact cache unless already there.
 
@@ -91,12 +103,12 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
         data = dataset.training_data()
         check_isolation(data, dataset)
         partial = folder.with_name(folder.name + ".partial")
-        if partial.exists():  # left by an interrupted fit
-            shutil.rmtree(partial)
-        partial.mkdir(parents=True)
+        _clear_partial(partial)
+        partial.mkdir(parents=True, exist_ok=True)
         if progress:
             tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}", file=sys.stderr)
         system.fit(data, partial)
+        shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
         (partial / ".complete").write_text("ok\n")
         replace_dir(partial, folder)
     system.load(folder)

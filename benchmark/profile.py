@@ -3,12 +3,17 @@
 ``bench profile dense`` reports the text encoder's corpus throughput (stickers/s) and the
 per-query latency of encoding a query and searching each faiss index kind at batch 1, after
 a warm-up, with the thread count used.
+
+``bench profile generative`` reports, per generative system, the batch-1 search latency and
+where the time goes: inside the model's forward passes, in the constrained decoder's logits
+processor, and elsewhere (beam bookkeeping, SEAL scoring).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -56,4 +61,98 @@ def dense(dataset: Dataset, encoder: str, n_encode: int = 2000, n_queries: int =
         build_s = time.perf_counter() - start
         stats = latency_ms(lambda i, index=index: index.search(query_vectors[i % len(queries)][None, :], 20), n_queries)
         out["search"][kind] = {"build_s": round(build_s, 3), **stats}
+    return out
+
+
+class _Clock:
+    """Seconds spent in the model's forward passes, in the logits processor and in generate."""
+
+    def __init__(self) -> None:
+        self.forward = self.processor = self.generate = self.forward_in_generate = 0.0
+        self._depth, self._start, self._in_generate = 0, 0.0, False
+
+
+@contextlib.contextmanager
+def _timed_decoding(model: Any) -> Iterator[_Clock]:
+    """Time ``model``'s (a :class:`~systems.seq2seq.Seq2Seq`) forward passes (outermost only),
+    its ``generate`` calls and the constrained logits processor, for the duration of the block."""
+    from systems.constrained import ConstrainedLogitsProcessor
+
+    clock = _Clock()
+
+    def pre(*_):
+        if clock._depth == 0:
+            clock._start = time.perf_counter()
+        clock._depth += 1
+
+    def post(*_):
+        clock._depth -= 1
+        if clock._depth == 0:
+            spent = time.perf_counter() - clock._start
+            clock.forward += spent
+            clock.forward_in_generate += spent if clock._in_generate else 0.0
+
+    modules = [model.model, model.model.get_encoder()]
+    hooks = [h for m in modules for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    original_call, original_generate = ConstrainedLogitsProcessor.__call__, model.generate
+
+    def call(self, input_ids, scores):
+        start = time.perf_counter()
+        out = original_call(self, input_ids, scores)
+        clock.processor += time.perf_counter() - start
+        return out
+
+    def generate(*args, **kwargs):
+        start, clock._in_generate = time.perf_counter(), True
+        try:
+            return original_generate(*args, **kwargs)
+        finally:
+            clock._in_generate = False
+            clock.generate += time.perf_counter() - start
+
+    ConstrainedLogitsProcessor.__call__, model.generate = call, generate
+    try:
+        yield clock
+    finally:
+        ConstrainedLogitsProcessor.__call__ = original_call
+        del model.generate
+        for h in hooks:
+            h.remove()
+
+
+def generative(dataset: Dataset, systems: dict[str, tuple[type, Any]], n_queries: int = 50,
+               threads: int | None = None) -> dict:
+    """Batch-1 search latency of generative systems and the share of time outside the model.
+
+    Each system is fitted (or loaded from the artifact cache) with the given config, then
+    searches ``n_queries`` test queries one at a time after 5 warm-up queries.
+
+    Returns:
+        Per system: latency percentiles, and the shares of search time spent in forward
+        passes, in the logits processor and elsewhere; the same split within ``generate``.
+    """
+    from benchmark.harness import fit_or_load
+    from systems.encoders import set_threads
+
+    queries = dataset.test_queries()
+    out: dict[str, Any] = {"dataset": dataset.name, "stickers": len(dataset.stickers), "queries": n_queries,
+                           "systems": {}}
+    for name, (cls, config) in systems.items():
+        system, _, _ = fit_or_load(cls, config, 0, dataset)
+        out["threads"] = set_threads(threads)
+        search = lambda i: system.search([queries[i % len(queries)]], 20)  # noqa: E731
+        for i in range(5):  # warm-up, untimed
+            search(i)
+        with _timed_decoding(system.model) as clock:
+            stats = latency_ms(search, n_queries, warmup=0)
+        total = stats["mean_ms"] * n_queries / 1000
+        out["systems"][name] = {
+            **stats, "search_s": round(total, 3),
+            "forward_share": round(clock.forward / total, 4),
+            "processor_share": round(clock.processor / total, 4),
+            "outside_forward_share": round(1 - clock.forward / total, 4),
+            "decode_outside_forward_share": round(1 - clock.forward_in_generate / max(clock.generate, 1e-9), 4),
+            "decode_processor_share": round(clock.processor / max(clock.generate, 1e-9), 4),
+            "parameters": system.model.n_parameters(),
+        }
     return out

@@ -70,7 +70,11 @@ class Retriever(Protocol):
     def __init__(self, config: Any, seed: int) -> None: ...
 
     def fit(self, data: TrainingData, artifacts: Path) -> None:
-        """Train or index on the training side of a dataset; write what ``load`` needs."""
+        """Train or index on the training side of a dataset; write what ``load`` needs.
+
+        ``artifacts/checkpoints/`` survives an interrupted fit (the harness calls ``fit`` again
+        in the same folder): keep training checkpoints there to resume from them.
+        """
 
     def load(self, artifacts: Path) -> None:
         """Restore the fitted system from ``artifacts``."""

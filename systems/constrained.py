@@ -5,9 +5,10 @@ has children ``child_token[child_start[n]:child_start[n+1]]`` leading to nodes
 ``child_node[...]``, and a ``terminal`` flag when an identifier ends there. Several stickers may
 share one identifier: :meth:`PrefixTrie.items` lists them all.
 
-:class:`TrieLogitsProcessor` plugs the trie into Hugging Face ``generate``: at each step it finds
-every beam's trie node (memoized by prefix, so one dictionary lookup per beam) and masks all
-beams at once with a single index fill, instead of a Python callback per beam. The edge cases:
+:class:`ConstrainedLogitsProcessor` plugs the trie (or any :class:`Constraint`, such as MINDER's
+n-gram index) into Hugging Face ``generate``: at each step it finds every beam's allowed tokens
+(memoized by prefix, so one dictionary lookup per beam) and masks all beams at once with a
+single index fill, instead of a Python callback per beam. The edge cases:
 
 * a node where an identifier ends allows the end-of-sequence token (and its children, if the
   identifier is also a prefix of a longer one);
@@ -18,7 +19,8 @@ beams at once with a single index fill, instead of a Python callback per beam. T
 
 from __future__ import annotations
 
-from typing import Sequence
+import time
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
@@ -93,46 +95,81 @@ class PrefixTrie:
         node = self.walk(tokens)
         return list(self._items[node]) if node >= 0 else []
 
+    def allowed_after(self, prefix: Sequence[int]) -> torch.Tensor | None:
+        """Token ids allowed after ``prefix`` (None if it leaves the trie)."""
+        node = self.walk(prefix)
+        return self.allowed(node) if node >= 0 else None
 
-class TrieLogitsProcessor(LogitsProcessor):
-    """Restricts generation to identifiers in a :class:`PrefixTrie`.
+
+class Constraint(Protocol):
+    """What the logits processor asks of an identifier index (:class:`PrefixTrie`, or the
+    n-gram index of :mod:`systems.ngrams`)."""
+
+    eos_token_id: int
+
+    def allowed_after(self, prefix: Sequence[int]) -> torch.Tensor | None:
+        """Token ids that may follow ``prefix``, or None if ``prefix`` is not in the index."""
+
+
+class ConstrainedLogitsProcessor(LogitsProcessor):
+    """Restricts generation to the identifiers of a :class:`Constraint`.
+
+    Allowed tokens are memoized by prefix, so a step costs one dictionary lookup per beam and
+    one masked fill for the whole batch. With ``record=True`` it also keeps every partial
+    hypothesis it sees, per input row (SEAL/MINDER use all of them as keys).
 
     Args:
-        trie: the identifiers.
+        constraint: the identifiers.
         prompt_length: decoder tokens before the identifier starts (the decoder start token,
-            plus e.g. PEARL's property prefix token).
+            plus e.g. a view or property prefix token).
         pad_token_id: the only token allowed after end-of-sequence.
+        num_beams: beams per input row (to attribute recorded prefixes to rows).
+        record: keep the partial hypotheses in :attr:`prefixes`.
     """
 
-    def __init__(self, trie: PrefixTrie, prompt_length: int, pad_token_id: int):
-        self.trie, self.prompt_length, self.pad_token_id = trie, prompt_length, pad_token_id
-        self._nodes: dict[tuple[int, ...], int] = {(): 0}
-        self._eos_only = torch.tensor([trie.eos_token_id])
+    def __init__(self, constraint: Constraint, prompt_length: int, pad_token_id: int, num_beams: int = 1,
+                 record: bool = False):
+        self.constraint, self.prompt_length, self.pad_token_id = constraint, prompt_length, pad_token_id
+        self.num_beams, self.record = num_beams, record
+        self.eos_token_id = constraint.eos_token_id
+        self.prefixes: list[set[tuple[int, ...]]] = []
+        self.seconds = 0.0
+        self._cache: dict[tuple[int, ...], torch.Tensor] = {}
+        self._eos_only = torch.tensor([self.eos_token_id])
         self._pad_only = torch.tensor([pad_token_id])
 
-    def _node(self, prefix: tuple[int, ...]) -> int:
-        node = self._nodes.get(prefix)
-        if node is None:
-            parent = self._node(prefix[:-1])
-            node = self.trie.step(parent, prefix[-1]) if parent >= 0 else -1
-            self._nodes[prefix] = node
-        return node
-
     def allowed_for(self, prefix: Sequence[int]) -> torch.Tensor:
-        """Allowed next tokens after an identifier prefix (EOS only outside the trie)."""
+        """Allowed next tokens after an identifier prefix (EOS only outside the index)."""
         prefix = tuple(int(t) for t in prefix)
-        if self.trie.eos_token_id in prefix:
-            return self._pad_only
-        node = self._node(prefix)
-        return self.trie.allowed(node) if node >= 0 else self._eos_only
+        allowed = self._cache.get(prefix)
+        if allowed is None:
+            if self.eos_token_id in prefix:
+                allowed = self._pad_only
+            else:
+                found = self.constraint.allowed_after(prefix)
+                allowed = self._eos_only if found is None or len(found) == 0 else found
+            self._cache[prefix] = allowed
+        return allowed
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        start = time.perf_counter()
         prefixes = input_ids[:, self.prompt_length:].tolist()
+        if self.record:
+            self._record(prefixes)
         allowed = [self.allowed_for(p) for p in prefixes]
         rows = torch.repeat_interleave(torch.arange(len(allowed)), torch.tensor([len(a) for a in allowed]))
         mask = torch.full_like(scores, float("-inf"))
         mask[rows, torch.cat(allowed)] = 0.0
+        self.seconds += time.perf_counter() - start
         return scores + mask
+
+    def _record(self, prefixes: list[list[int]]) -> None:
+        rows = len(prefixes) // self.num_beams
+        while len(self.prefixes) < rows:
+            self.prefixes.append(set())
+        for i, prefix in enumerate(prefixes):
+            if prefix and self.eos_token_id not in prefix:
+                self.prefixes[i // self.num_beams].add(tuple(prefix))
 
 
 def decoded_items(trie: PrefixTrie, sequences: torch.Tensor, scores: torch.Tensor, prompt_length: int,

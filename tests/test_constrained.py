@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import BartConfig, BartForConditionalGeneration, LogitsProcessorList
 
-from systems.constrained import PrefixTrie, TrieLogitsProcessor, decoded_items
+from systems.constrained import PrefixTrie, ConstrainedLogitsProcessor, decoded_items
 
 EOS, PAD, START = 2, 1, 2
 IDS = [[5, 6], [5, 7, 8], [5, 7], [9], [5, 6]]  # items 0 and 4 share an identifier
@@ -36,7 +36,7 @@ def test_trie_rejects_bad_identifiers():
 
 
 def test_processor_masks_every_beam_in_one_call(trie):
-    processor = TrieLogitsProcessor(trie, prompt_length=1, pad_token_id=PAD)
+    processor = ConstrainedLogitsProcessor(trie, prompt_length=1, pad_token_id=PAD)
     rows = [[START, 5, 7], [START, 5, 6], [START, 5, 6], [START, 4, 4]]
     scores = torch.zeros(4, 12)
     masked = processor(torch.tensor(rows), scores)
@@ -78,7 +78,7 @@ def test_generate_decodes_only_identifiers_and_finds_the_best(seed):
     source = torch.tensor([[0, 7, 8, 9, EOS]])
     out = model.generate(
         source, num_beams=8, num_return_sequences=8, max_new_tokens=5, do_sample=False,
-        logits_processor=LogitsProcessorList([TrieLogitsProcessor(trie, 1, PAD)]),
+        logits_processor=LogitsProcessorList([ConstrainedLogitsProcessor(trie, 1, PAD)]),
         no_repeat_ngram_size=0, length_penalty=0.0, early_stopping=True,
         return_dict_in_generate=True, output_scores=True)
     decoded = decoded_items(trie, out.sequences, out.sequences_scores, 1, PAD)
@@ -89,3 +89,11 @@ def test_generate_decodes_only_identifiers_and_finds_the_best(seed):
     best = int(np.argmax(brute))
     assert identifiers[decoded[0][0][0]] == identifiers[best]
     assert decoded[0][1] == pytest.approx(brute[best], abs=1e-4)
+
+
+def test_processor_records_every_partial_hypothesis_per_input_row(trie):
+    processor = ConstrainedLogitsProcessor(trie, prompt_length=1, pad_token_id=PAD, num_beams=2, record=True)
+    processor(torch.tensor([[START], [START], [START], [START]]), torch.zeros(4, 12))
+    processor(torch.tensor([[START, 5], [START, 9], [START, 5], [START, 5]]), torch.zeros(4, 12))
+    processor(torch.tensor([[START, 5, 7], [START, 9, EOS], [START, 5, 6], [START, 5, 7]]), torch.zeros(4, 12))
+    assert processor.prefixes == [{(5,), (9,), (5, 7)}, {(5,), (5, 6), (5, 7)}]

@@ -196,3 +196,14 @@ def test_killed_run_resumes_without_redoing_finished_systems(tmp_path):
     assert "cached gpop seed 0" in done.stderr
     assert "done   slow seed 0" in done.stderr and "done   upop seed 0" in done.stderr
     assert "| Slow |" in done.stdout
+
+
+def test_an_interrupted_fit_keeps_only_its_checkpoints(tmp_path):
+    partial = tmp_path / "key.partial"
+    (partial / "checkpoints").mkdir(parents=True)
+    (partial / "checkpoints" / "train.pt").write_text("state")
+    (partial / "index").mkdir()
+    (partial / "half-written.json").write_text("{")
+    harness._clear_partial(partial)
+    assert sorted(p.name for p in partial.iterdir()) == ["checkpoints"]
+    assert (partial / "checkpoints" / "train.pt").read_text() == "state"

@@ -18,3 +18,36 @@ def test_latency_sees_a_known_sleep():
     assert len(calls) == 7 and stats["n"] == 5
     assert 19.0 <= stats["p50_ms"] <= stats["p95_ms"]
     assert latency_ms(lambda i: None, n=5)["p50_ms"] < stats["p50_ms"]
+
+
+def test_decoding_clock_attributes_known_sleeps_to_forward_and_processor(monkeypatch):
+    from benchmark.profile import _timed_decoding
+    from systems.constrained import ConstrainedLogitsProcessor, PrefixTrie
+    from systems.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    model = Seq2Seq.create(Seq2SeqConfig(d_model=32, layers=1, vocab_size=100), ["a b c", "d e f"], ["[X]"])
+    trie = PrefixTrie([model.token_ids("a b"), model.token_ids("d")], model.eos)
+    slow_allowed = ConstrainedLogitsProcessor.allowed_for
+    processor_calls = []
+
+    def allowed_for(self, prefix):
+        processor_calls.append(1)
+        time.sleep(0.002)
+        return slow_allowed(self, prefix)
+
+    monkeypatch.setattr(ConstrainedLogitsProcessor, "allowed_for", allowed_for)
+    forward_calls = []
+
+    def slow_forward(*_):
+        forward_calls.append(1)
+        time.sleep(0.01)
+
+    with _timed_decoding(model) as clock:
+        hook = model.model.register_forward_pre_hook(slow_forward)
+        model.generate(["a b c"], trie, num_beams=2, max_new_tokens=3)
+        hook.remove()
+    assert forward_calls and processor_calls
+    assert clock.forward >= 0.01 * len(forward_calls) and clock.forward_in_generate == clock.forward
+    assert clock.processor >= 0.002 * len(processor_calls)
+    assert clock.generate >= clock.forward + clock.processor
+    assert "generate" not in vars(model)  # the patch is undone
