@@ -1,6 +1,6 @@
-"""Generative retrievers of the PEARL paper's Table 1: DSI, DSI-QG, GENRE and MINDER.
+"""Generative retrievers of the PEARL paper's Table 1: DSI, DSI-QG, GENRE, Ultron and MINDER.
 
-All four share one seq2seq backbone (:mod:`systems.seq2seq`) and one constrained decoder
+All of them share one seq2seq backbone (:mod:`systems.seq2seq`) and one constrained decoder
 (:mod:`systems.constrained`); they differ in what identifies a sticker and what the model is
 trained on:
 
@@ -12,6 +12,8 @@ trained on:
   pseudo-queries only.
 * **GENRE**: the sticker's title (its meaning) as identifier, disambiguated by a fixed rule
   (:func:`sticker_titles`); beam search over the title trie.
+* **Ultron** (PQ docids): the product-quantized embedding of the sticker text is its docid;
+  three training stages (sticker text, pseudo-queries, labelled queries -> docid).
 * **MINDER**: three views (title, body n-grams, pseudo-queries): whole titles and
   pseudo-queries decoded under prefix tries, body n-grams under an n-gram index
   (:mod:`systems.ngrams`); keys weighted as in SEAL, a sticker's score summed over the views.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -37,7 +39,7 @@ from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData
 from systems.base import BaseRetriever, Ranking, SystemCard, top_k
 from systems.constrained import PrefixTrie, decoded_items
-from systems.encoders import set_threads
+from systems.encoders import DEFAULT_ENCODER, set_threads
 from systems.ngrams import NgramIndex, document_score, key_weight
 from systems.seq2seq import Example, Seq2Seq, Seq2SeqConfig
 
@@ -332,6 +334,84 @@ class GENRE(_TrieRetriever):
         identifiers = {s: model.token_ids(titles[s]) for s in sorted(titles)}
         shared = len(identifiers) - len({tuple(t) for t in identifiers.values()})
         self._save(artifacts, identifiers, {**notes, "titles_sharing_tokens": shared})
+
+
+# --------------------------------------------------------------------------- Ultron
+
+
+@dataclass(frozen=True)
+class UltronConfig(DSIQGConfig):
+    """Ultron-PQ: docid = product quantization of the sticker's embedding by ``encoder`` into
+    ``pq_m`` codes of ``pq_bits`` bits (one position-specific token per code); three training
+    stages share the ``max_steps`` budget equally."""
+
+    beams: int = 10
+    encoder: str = DEFAULT_ENCODER
+    pq_m: int = 4
+    pq_bits: int = 8
+
+
+def pq_docids(vectors: np.ndarray, m: int, bits: int) -> tuple[np.ndarray, int]:
+    """Product-quantization codes (one row of ``m`` codes per vector) and the bits used (fewer
+    than ``bits`` when there are too few vectors to train 2**bits centroids)."""
+    import faiss
+
+    bits = max(1, min(bits, int(np.log2(len(vectors)))))
+    pq = faiss.ProductQuantizer(vectors.shape[1], m, bits)
+    pq.cp.min_points_per_centroid = 1  # small corpora: no warning, the bits above already adapt
+    pq.train(np.ascontiguousarray(vectors, dtype=np.float32))
+    packed = pq.compute_codes(np.ascontiguousarray(vectors, dtype=np.float32))
+    # faiss packs each row's m codes of `bits` bits least-significant bit first
+    unpacked = np.unpackbits(packed, axis=1, bitorder="little")[:, : m * bits].reshape(len(vectors), m, bits)
+    return (unpacked.astype(np.int64) << np.arange(bits)).sum(-1), bits
+
+
+class Ultron(_TrieRetriever):
+    """Ultron (PQ docids): the sticker's dense embedding, product-quantized, is its docid;
+    the model learns it in three stages: sticker text, then pseudo-queries, then labelled
+    queries -> docid."""
+
+    card = SystemCard(
+        name="ultron", label="Ultron", family="Generative",
+        paper="Zhou et al., 2022 (Ultron: An Ultimate Retriever on Corpus with a Model-based Indexer)",
+        deviations=(BACKBONE_DEVIATION, BEAM_DEVIATION,
+                    "embeddings from the offline all-MiniLM-L6-v2 (Ultron uses BERT); PQ with 4 x 256 codes",
+                    "the three stages share the max_steps budget equally; pseudo-queries are DSI-QG's"),
+    )
+    Config = UltronConfig
+
+    def fit(self, data: TrainingData, artifacts: Path) -> None:
+        from systems.encoders import cached_encode, load_encoder
+
+        cfg = self.config
+        docs = data.sticker_documents()
+        labelled = data.sticker_documents(labelled=True)
+        ids = sorted(docs)
+        encoder = load_encoder(cfg.encoder)
+        vectors = cached_encode(encoder, f"{cfg.encoder}:{data.fingerprint}", [labelled[s] for s in ids], progress=True)
+        codes, bits = pq_docids(vectors, cfg.pq_m, cfg.pq_bits)
+        tokens = {s: [f"[Q{j}_{c}]" for j, c in enumerate(row)] for s, row in zip(ids, codes)}
+        vocabulary = [f"[Q{j}_{c}]" for j in range(cfg.pq_m) for c in range(2 ** bits)]
+        queries, gen_notes = pseudo_queries(data, cfg, self.seed)
+        stages = [
+            [(docs[s], s) for s in ids if docs[s]],
+            [(q, s) for s in ids for q in queries.get(s, [])],
+            retrieval_pairs(data),
+        ]
+        model = Seq2Seq.create(cfg, [*docs.values(), *(q.text for q in data.queries)], vocabulary, self.seed)
+        stage_cfg = replace(cfg, max_steps=max(1, cfg.max_steps // len(stages)))
+        notes: dict = {}
+        for n, pairs in enumerate(stages, start=1):
+            examples = [(src, tuple(model.token_id(t) for t in tokens[s])) for src, s in pairs]
+            notes[f"stage_{n}"] = model.train(examples, stage_cfg, artifacts / "checkpoints", self.seed,
+                                              desc=f"ultron stage {n}")
+        model.save(artifacts / "model")
+        identifiers = {s: [model.token_id(t) for t in tokens[s]] for s in ids}
+        shared = len(ids) - len({tuple(t) for t in identifiers.values()})
+        self._save(artifacts, identifiers, {**notes, "steps": sum(v["steps"] for v in notes.values()),
+                                            "capped_by_max_steps": any(v["capped_by_max_steps"] for v in notes.values()),
+                                            "pq_bits": bits, "stickers_sharing_a_docid": shared,
+                                            "query_generator": gen_notes, "parameters": model.n_parameters()})
 
 
 # --------------------------------------------------------------------------- MINDER

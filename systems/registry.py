@@ -16,12 +16,12 @@ from importlib.metadata import entry_points
 
 from systems.base import Retriever, SystemCard
 from systems.dense import ANCE, DPR
-from systems.generative import DSI, DSIQG, GENRE, MINDER
+from systems.generative import DSI, DSIQG, GENRE, MINDER, Ultron
 from systems.lexical import BM25
 from systems.popularity import GPop, UPop
 
 ENTRY_POINT_GROUP = "stickerbench.systems"
-BUILTINS: tuple[type, ...] = (GPop, UPop, BM25, DPR, ANCE, DSI, DSIQG, GENRE, MINDER)
+BUILTINS: tuple[type, ...] = (GPop, UPop, BM25, DPR, ANCE, DSI, DSIQG, GENRE, Ultron, MINDER)
 
 
 class RegistryError(Exception):

@@ -219,9 +219,10 @@ class Seq2Seq:
         """Minimize the target NLL of ``examples`` for :func:`train_steps` steps.
 
         AdamW with linear warm-up and decay, gradient clipping at 1.0. Every
-        ``checkpoint_every`` steps the model, optimizer, schedule and random states are saved
-        (atomically) to ``checkpoints/<desc>.pt``; a later call with the same arguments resumes
-        from there and ends with the same weights as an uninterrupted run.
+        ``checkpoint_every`` steps, and at the end, the model, optimizer, schedule and random
+        states are saved (atomically) to ``checkpoints/<desc>.pt``; a later call with the same
+        arguments resumes from there (or, if training had finished, just restores the weights)
+        and ends with the same weights as an uninterrupted run.
 
         Returns:
             Training notes: steps, examples, epochs covered, first/last losses, seconds.
@@ -252,7 +253,7 @@ class Seq2Seq:
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            if step % config.checkpoint_every == 0 and step < steps:
+            if step % config.checkpoint_every == 0 or step == steps:
                 with atomic_open(path, "wb") as f:
                     torch.save({"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                                 "schedule": schedule.state_dict(), "rng": torch.get_rng_state(),

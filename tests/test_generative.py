@@ -9,8 +9,8 @@ import pytest
 from benchmark import harness
 from benchmark.records import Sticker, TrainingData
 from systems.generative import (
-    DSI, DSIQG, GENRE, MINDER, DSIConfig, DSIQGConfig, MINDERConfig, body_spans, docids, minder_indexes,
-    sticker_titles, text_parts,
+    DSI, DSIQG, GENRE, MINDER, DSIConfig, DSIQGConfig, MINDERConfig, Ultron, UltronConfig, body_spans, docids,
+    minder_indexes, pq_docids, sticker_titles, text_parts,
 )
 from systems.seq2seq import Seq2SeqConfig
 
@@ -84,10 +84,11 @@ SYSTEMS = [
     (DSIQG, DSIQGConfig(**FAST, n_queries=2)),
     (GENRE, Seq2SeqConfig(**FAST)),
     (MINDER, MINDERConfig(**FAST, n_queries=2)),
+    (Ultron, UltronConfig(**{**FAST, "max_steps": 24}, n_queries=2)),
 ]
 
 
-@pytest.mark.parametrize("cls,config", SYSTEMS, ids=["dsi", "dsi-atomic", "dsi-qg", "genre", "minder"])
+@pytest.mark.parametrize("cls,config", SYSTEMS, ids=["dsi", "dsi-atomic", "dsi-qg", "genre", "minder", "ultron"])
 def test_each_system_fits_and_returns_known_stickers(cls, config, tiny):
     system, _, _ = harness.fit_or_load(cls, config, 0, tiny, progress=False)
     queries = tiny.test_queries()[:6]
@@ -101,7 +102,7 @@ def test_each_system_fits_and_returns_known_stickers(cls, config, tiny):
         scores = [score for _, score in ranking]
         assert scores == sorted(scores, reverse=True)
     notes = system.notes()
-    assert notes["steps"] == 8 and notes["capped_by_max_steps"]
+    assert notes["steps"] == (24 if cls is Ultron else 8) and notes["capped_by_max_steps"]
     again, _, cached = harness.fit_or_load(cls, config, 0, tiny, progress=False)
     assert cached and again.search(queries, 20) == rankings  # loaded from the cache: same output
 
@@ -121,3 +122,22 @@ def test_pseudo_queries_are_shared_between_dsi_qg_and_minder():
 
     assert generator_config(DSIQGConfig(**FAST, n_queries=2)) == generator_config(MINDERConfig(**FAST, n_queries=2))
     assert generator_config(DSIQGConfig(**FAST, n_queries=2)) != generator_config(DSIQGConfig(**FAST, n_queries=3))
+
+
+@pytest.mark.parametrize("bits", [8, 5])
+def test_pq_docids_are_each_subvectors_nearest_centroid(bits):
+    import faiss
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(600, 16)).astype(np.float32)
+    codes, used = pq_docids(vectors, 4, bits)
+    assert used == bits and codes.shape == (600, 4) and codes.max() < 2 ** bits
+    pq = faiss.ProductQuantizer(16, 4, bits)  # trained the same way: same seed, same centroids
+    pq.cp.min_points_per_centroid = 1
+    pq.train(vectors)
+    centroids = faiss.vector_to_array(pq.centroids).reshape(4, 2 ** bits, 4)
+    for j in range(4):
+        sub = vectors[:, 4 * j: 4 * j + 4]
+        nearest = ((sub[:, None, :] - centroids[j][None]) ** 2).sum(-1).argmin(1)
+        assert (codes[:, j] == nearest).mean() > 0.99  # float ties aside
+    assert pq_docids(vectors[:40], 4, 8)[1] == 5  # too few vectors for 256 centroids

@@ -69,6 +69,11 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
     resumed = _model()  # a new process starts from fresh weights: the checkpoint restores them
     resumed.train(_examples(resumed), CONFIG, tmp_path / "b", seed=0, progress=False)
     assert calls["n"] == 150 - 50  # resumed from the checkpoint of step 50
+    calls.update(n=0)
+    finished = _model()
+    finished.train(_examples(finished), CONFIG, tmp_path / "b", seed=0, progress=False)
+    assert calls["n"] == 0  # a finished stage is restored, not retrained
+    resumed = finished
     for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
 
