@@ -29,7 +29,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -107,18 +107,13 @@ def _title(parts: list[str], extra: int) -> str:
 # --------------------------------------------------------------------------- shared machinery
 
 
-def _fit_backbone(config: Seq2SeqConfig, examples: Sequence[Example] | None, corpus: Sequence[str],
-                  new_tokens: Sequence[str], folder: Path, seed: int, desc: str,
-                  make_examples=None) -> tuple[Seq2Seq, dict]:
-    """Create a backbone, train it (resumably, checkpoints under ``folder/checkpoints``), save
-    it to ``folder/model``; return it with its training notes.
-
-    ``make_examples(model)`` builds the examples once the tokenizer exists (for targets in
-    token ids); pass ``examples`` instead when they do not depend on it.
-    """
+def _fit_backbone(config: Seq2SeqConfig, corpus: Sequence[str], new_tokens: Sequence[str], folder: Path,
+                  seed: int, desc: str, make_examples: Callable[[Seq2Seq], list[Example]]) -> tuple[Seq2Seq, dict]:
+    """Create a backbone, train it on ``make_examples(model)`` (built once the tokenizer exists;
+    resumable, checkpoints under ``folder/checkpoints``), save it to ``folder/model``; return it
+    with its training notes."""
     model = Seq2Seq.create(config, corpus, new_tokens, seed)
-    examples = make_examples(model) if make_examples else examples
-    notes = model.train(examples, config, folder / "checkpoints", seed, desc=desc)
+    notes = model.train(make_examples(model), config, folder / "checkpoints", seed, desc=desc)
     model.save(folder / "model")
     return model, {**notes, "parameters": model.n_parameters()}
 
@@ -212,16 +207,21 @@ class DSI(_TrieRetriever):
     Config = DSIConfig
 
     def fit(self, data: TrainingData, artifacts: Path) -> None:
-        docs = data.sticker_documents()
-        ids = docids(list(docs), self.config.docid)
-        source_target = [(docs[s], s) for s in sorted(docs) if docs[s]] + retrieval_pairs(data)
-        _, notes = _fit_backbone(
-            self.config, None, [*docs.values(), *(q.text for q in data.queries)],
-            _docid_tokens(self.config.docid, len(ids)), artifacts, self.seed, "dsi train",
-            make_examples=lambda m: [(src, tuple(m.token_id(t) for t in ids[s])) for src, s in source_target])
-        model = Seq2Seq.load(artifacts / "model")
+        ids = docids([s.id for s in data.stickers], self.config.docid)
+        corpus, pairs, notes = self.training_pairs(data)
+        model, trained = _fit_backbone(
+            self.config, corpus, _docid_tokens(self.config.docid, len(ids)), artifacts, self.seed,
+            f"{self.card.name} train",
+            make_examples=lambda m: [(src, tuple(m.token_id(t) for t in ids[s])) for src, s in pairs])
         identifiers = {s: [model.token_id(t) for t in ids[s]] for s in sorted(ids)}
-        self._save(artifacts, identifiers, {**notes, "docid": self.config.docid})
+        self._save(artifacts, identifiers, {**trained, **notes, "docid": self.config.docid})
+
+    def training_pairs(self, data: TrainingData) -> tuple[list[str], list[tuple[str, str]], dict]:
+        """The vocabulary corpus, the (source text, sticker id) pairs, and notes: indexing
+        (sticker text) and retrieval (labelled query) pairs."""
+        docs = data.sticker_documents()
+        pairs = [(docs[s], s) for s in sorted(docs) if docs[s]] + retrieval_pairs(data)
+        return [*docs.values(), *(q.text for q in data.queries)], pairs, {}
 
 
 # --------------------------------------------------------------------------- DSI-QG
@@ -263,8 +263,8 @@ def pseudo_queries(data: TrainingData, config, seed: int, progress: bool = True)
     docs = data.sticker_documents()
     pairs = [(docs[s], text) for text, s in retrieval_pairs(data)]
     model, notes = _fit_backbone(
-        config, None, [*docs.values(), *(q.text for q in data.queries)], (), folder, seed,
-        "query generator", make_examples=lambda m: [(d, tuple(m.token_ids(q))) for d, q in pairs])
+        config, [*docs.values(), *(q.text for q in data.queries)], (), folder, seed, "query generator",
+        make_examples=lambda m: [(d, tuple(m.token_ids(q))) for d, q in pairs])
     ids = sorted(docs)
     queries: dict[str, list[str]] = {}
     bar = tqdm(total=len(ids), desc="sample pseudo-queries", unit="sticker", disable=not progress, leave=False)
@@ -280,7 +280,7 @@ def pseudo_queries(data: TrainingData, config, seed: int, progress: bool = True)
     return queries, notes
 
 
-class DSIQG(_TrieRetriever):
+class DSIQG(DSI):
     """DSI-QG: DSI indexed on pseudo-queries generated for every sticker."""
 
     card = SystemCard(
@@ -294,17 +294,11 @@ class DSIQG(_TrieRetriever):
     )
     Config = DSIQGConfig
 
-    def fit(self, data: TrainingData, artifacts: Path) -> None:
+    def training_pairs(self, data: TrainingData) -> tuple[list[str], list[tuple[str, str]], dict]:
+        """(pseudo-query, sticker id) pairs only: labelled queries train only the generator."""
         queries, gen_notes = pseudo_queries(data, self.config, self.seed)
-        ids = docids([s.id for s in data.stickers], self.config.docid)
-        source_target = [(q, s) for s in sorted(queries) for q in queries[s]]
-        _, notes = _fit_backbone(
-            self.config, None, [q for q, _ in source_target], _docid_tokens(self.config.docid, len(ids)),
-            artifacts, self.seed, "dsi-qg train",
-            make_examples=lambda m: [(src, tuple(m.token_id(t) for t in ids[s])) for src, s in source_target])
-        model = Seq2Seq.load(artifacts / "model")
-        identifiers = {s: [model.token_id(t) for t in ids[s]] for s in sorted(ids)}
-        self._save(artifacts, identifiers, {**notes, "query_generator": gen_notes, "docid": self.config.docid})
+        pairs = [(q, s) for s in sorted(queries) for q in queries[s]]
+        return [q for q, _ in pairs], pairs, {"query_generator": gen_notes}
 
 
 # --------------------------------------------------------------------------- GENRE
@@ -328,7 +322,7 @@ class GENRE(_TrieRetriever):
         titles = sticker_titles(text_parts(data))
         source_target = [(docs[s], s) for s in sorted(docs) if docs[s]] + retrieval_pairs(data)
         model, notes = _fit_backbone(
-            self.config, None, [*docs.values(), *(q.text for q in data.queries), *titles.values()], (),
+            self.config, [*docs.values(), *(q.text for q in data.queries), *titles.values()], (),
             artifacts, self.seed, "genre train",
             make_examples=lambda m: [(src, tuple(m.token_ids(titles[s]))) for src, s in source_target])
         identifiers = {s: model.token_ids(titles[s]) for s in sorted(titles)}
@@ -470,9 +464,8 @@ class MINDER(BaseRetriever):
             view = {name: m.token_id(t) for name, t in VIEW_TOKENS.items()}
             return minder_examples(data, m, tokenized(m), view, cfg, rng)
 
-        model, notes = _fit_backbone(cfg, None, [*corpus, *(q.text for q in data.queries)],
-                                     list(VIEW_TOKENS.values()), artifacts, self.seed, "minder train",
-                                     make_examples=examples)
+        model, notes = _fit_backbone(cfg, [*corpus, *(q.text for q in data.queries)], list(VIEW_TOKENS.values()),
+                                     artifacts, self.seed, "minder train", make_examples=examples)
         _write_json(artifacts / "views.json", tokenized(model))
         _write_json(artifacts / "training.json", {**notes, "query_generator": gen_notes})
 

@@ -141,3 +141,31 @@ def test_pq_docids_are_each_subvectors_nearest_centroid(bits):
         nearest = ((sub[:, None, :] - centroids[j][None]) ** 2).sum(-1).argmin(1)
         assert (codes[:, j] == nearest).mean() > 0.99  # float ties aside
     assert pq_docids(vectors[:40], 4, 8)[1] == 5  # too few vectors for 256 centroids
+
+
+def test_minder_training_pairs_follow_seal_and_minder():
+    from benchmark.records import TrainQuery
+    from systems.generative import VIEW_TOKENS, minder_examples
+    from systems.seq2seq import Seq2Seq
+
+    data = TrainingData(
+        name="t", fingerprint="f", users={}, qrels={"q1": {"a": 1}},
+        stickers=(Sticker("a", ocr="good night moon", ip="kermit", meaning="sleep"), Sticker("b", meaning="hi")),
+        queries=(TrainQuery("q1", None, "night kermit"),),
+    )
+    model = Seq2Seq.create(Seq2SeqConfig(d_model=32, layers=1), ["good night moon kermit sleep hi night"],
+                           list(VIEW_TOKENS.values()))
+    tok = {"a": {"title": model.token_ids("sleep"), "body": model.token_ids("good night moon kermit"),
+                 "query": [model.token_ids(q) for q in ("night", "moon", "kermit", "sleep", "good", "hi")]},
+           "b": {"title": model.token_ids("hi"), "body": [], "query": []}}
+    view = {name: model.token_id(t) for name, t in VIEW_TOKENS.items()}
+    examples = minder_examples(data, model, tok, view, MINDERConfig(body_ngram=3, spans_per_pair=10),
+                               np.random.default_rng(0))
+    supervised = [t for s, t in examples if s == "night kermit"]
+    assert supervised.count((view["title"], *tok["a"]["title"])) == 3
+    bodies = [t[1:] for t in supervised if t[0] == view["body"]]
+    assert len(bodies) == 2 and all(len(b) == 3 for b in bodies)  # the two 3-token spans of 4 tokens
+    assert sum(t[0] == view["query"] for t in supervised) == 5
+    unsupervised = [(s, t) for s, t in examples if s != "night kermit"]
+    assert len(unsupervised) == 3  # span -> title, title -> span, span -> span (b has no body)
+    assert {t[0] for _, t in unsupervised} == {view["title"], view["body"]}
