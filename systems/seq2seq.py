@@ -292,7 +292,13 @@ class Seq2Seq:
 
         Returns:
             (sequences, scores, processor): ``num_beams`` rows per source, best first.
+
+        Raises:
+            ValueError: ``num_beams`` below 2 (Hugging Face then decodes greedily, without
+                sequence scores).
         """
+        if num_beams < 2:
+            raise ValueError(f"constrained decoding needs a beam of at least 2 (got {num_beams})")
         processor = ConstrainedLogitsProcessor(constraint, 1 + len(prefix), self.pad, num_beams, record)
         decoder = torch.tensor([[self.start, *prefix]] * len(sources))
         out = self.model.generate(

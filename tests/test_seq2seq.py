@@ -115,3 +115,20 @@ def test_vocabulary_is_deterministic_and_falls_back_to_characters():
     tokens = first.convert_ids_to_tokens(first("frogs 你")["input_ids"])
     assert "[UNK]" not in tokens and tokens[-1] == "你"
     assert "".join(t.removeprefix("##") for t in tokens[:-1]) == "frogs"
+
+
+def test_any_local_checkpoint_path_works_as_the_backbone(tmp_path):
+    source = _model()  # stands in for a downloaded checkpoint such as facebook/bart-large
+    source.model.save_pretrained(tmp_path / "ckpt")
+    source.tokenizer.save_pretrained(tmp_path / "ckpt")
+    config = Seq2SeqConfig(backbone=str(tmp_path / "ckpt"), batch_size=4, epochs=10, max_steps=3, threads=1)
+    model = Seq2Seq.create(config, [], ["[NEW]"])
+    assert model.kind == "auto" and model.token_ids("[NEW]") == [model.token_id("[NEW]")]
+    assert model.model.get_input_embeddings().num_embeddings == len(model.tokenizer)
+    notes = model.train([("tiny duck", (model.token_id("[NEW]"),))], config, tmp_path / "ck", progress=False)
+    assert notes["steps"] == 3
+    trie = PrefixTrie([[model.token_id("[NEW]")]], model.eos)
+    sequences, _, _ = model.generate(["tiny duck"], trie, num_beams=2, max_new_tokens=2)
+    assert sequences[0, 1].item() == model.token_id("[NEW]")
+    with pytest.raises(ValueError, match="beam"):
+        model.generate(["tiny duck"], trie, num_beams=1)
