@@ -26,6 +26,7 @@ training queries, and one with neither by its id.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -277,6 +278,7 @@ def pseudo_queries(data: TrainingData, config, seed: int, progress: bool = True)
     bar.close()
     notes = {**notes, "pseudo_queries": sum(len(v) for v in queries.values())}
     _write_json(done, {"queries": queries, "notes": notes})
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     return queries, notes
 
 
