@@ -120,39 +120,48 @@ def _timed_decoding(model: Any) -> Iterator[_Clock]:
             h.remove()
 
 
-def generative(dataset: Dataset, systems: dict[str, tuple[type, Any]], n_queries: int = 50,
-               threads: int | None = None) -> dict:
-    """Batch-1 search latency of generative systems and the share of time outside the model.
+def _decode_split(system: Any, queries: list, batch_size: int) -> dict:
+    """Search ``queries`` in batches under the decoding clock: ms per query and time shares."""
+    with _timed_decoding(system.model) as clock:
+        stats = latency_ms(lambda i: system.search(queries[i * batch_size: (i + 1) * batch_size], 20),
+                           max(1, len(queries) // batch_size), warmup=0)
+    total = stats["mean_ms"] * stats["n"] / 1000
+    return {
+        **({k: round(v, 3) for k, v in stats.items() if k != "n"} if batch_size == 1 else {}),
+        "ms_per_query": round(1000 * total / (stats["n"] * batch_size), 3),
+        "forward_share": round(clock.forward / total, 4),
+        "outside_forward_share": round(1 - clock.forward / total, 4),
+        "decode_outside_forward_share": round(1 - clock.forward_in_generate / max(clock.generate, 1e-9), 4),
+        "decode_processor_share": round(clock.processor / max(clock.generate, 1e-9), 4),
+    }
+
+
+def generative(dataset: Dataset, systems: dict[str, tuple[type, Any]], n_queries: int = 64,
+               threads: int | None = None, batch_size: int = 32) -> dict:
+    """Search latency of generative systems and the share of time spent outside the model.
 
     Each system is fitted (or loaded from the artifact cache) with the given config, then
-    searches ``n_queries`` test queries one at a time after 5 warm-up queries.
+    searches ``n_queries`` test queries one at a time (latency) and in batches of
+    ``batch_size`` (as the harness runs), after 5 warm-up queries.
 
     Returns:
-        Per system: latency percentiles, and the shares of search time spent in forward
-        passes, in the logits processor and elsewhere; the same split within ``generate``.
+        Per system and batch size: ms per query (and batch-1 percentiles) and the shares of time
+        spent in forward passes, in the logits processor and elsewhere, over the whole search
+        and within ``generate``.
     """
     from benchmark.harness import fit_or_load
     from systems.encoders import set_threads
 
     queries = dataset.test_queries()
+    sample = [queries[i % len(queries)] for i in range(n_queries)]
     out: dict[str, Any] = {"dataset": dataset.name, "stickers": len(dataset.stickers), "queries": n_queries,
-                           "systems": {}}
+                           "batch_size": batch_size, "systems": {}}
     for name, (cls, config) in systems.items():
         system, _, _ = fit_or_load(cls, config, 0, dataset)
         out["threads"] = set_threads(threads)
-        search = lambda i: system.search([queries[i % len(queries)]], 20)  # noqa: E731
-        for i in range(5):  # warm-up, untimed
-            search(i)
-        with _timed_decoding(system.model) as clock:
-            stats = latency_ms(search, n_queries, warmup=0)
-        total = stats["mean_ms"] * n_queries / 1000
-        out["systems"][name] = {
-            **stats, "search_s": round(total, 3),
-            "forward_share": round(clock.forward / total, 4),
-            "processor_share": round(clock.processor / total, 4),
-            "outside_forward_share": round(1 - clock.forward / total, 4),
-            "decode_outside_forward_share": round(1 - clock.forward_in_generate / max(clock.generate, 1e-9), 4),
-            "decode_processor_share": round(clock.processor / max(clock.generate, 1e-9), 4),
-            "parameters": system.model.n_parameters(),
-        }
+        for query in sample[:5]:  # warm-up, untimed
+            system.search([query], 20)
+        out["systems"][name] = {"parameters": system.model.n_parameters(),
+                                "batch_1": _decode_split(system, sample, 1),
+                                f"batch_{batch_size}": _decode_split(system, sample, batch_size)}
     return out

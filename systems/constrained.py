@@ -7,8 +7,8 @@ share one identifier: :meth:`PrefixTrie.items` lists them all.
 
 :class:`ConstrainedLogitsProcessor` plugs the trie (or any :class:`Constraint`, such as MINDER's
 n-gram index) into Hugging Face ``generate``: at each step it finds every beam's allowed tokens
-(memoized by prefix, so one dictionary lookup per beam) and masks all beams at once with a
-single index fill, instead of a Python callback per beam. The edge cases:
+(memoized by prefix in the index, so one dictionary lookup per beam) and masks all beams at
+once with a single index fill, instead of a Python callback per beam. The edge cases:
 
 * a node where an identifier ends allows the end-of-sequence token (and its children, if the
   identifier is also a prefix of a longer one);
@@ -19,7 +19,6 @@ single index fill, instead of a Python callback per beam. The edge cases:
 
 from __future__ import annotations
 
-import time
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -61,6 +60,7 @@ class PrefixTrie:
         self.terminal = np.array([bool(i) for i in items])
         self._items = items
         self._allowed: dict[int, torch.Tensor] = {}
+        self._after: dict[tuple[int, ...], torch.Tensor | None] = {}
 
     def __len__(self) -> int:
         """Number of nodes (the root included)."""
@@ -96,9 +96,13 @@ class PrefixTrie:
         return list(self._items[node]) if node >= 0 else []
 
     def allowed_after(self, prefix: Sequence[int]) -> torch.Tensor | None:
-        """Token ids allowed after ``prefix`` (None if it leaves the trie)."""
-        node = self.walk(prefix)
-        return self.allowed(node) if node >= 0 else None
+        """Token ids allowed after ``prefix`` (None if it leaves the trie); memoized by prefix,
+        for the lifetime of the trie, so repeated queries reuse earlier walks."""
+        key = tuple(prefix)
+        if key not in self._after:
+            node = self.walk(key)
+            self._after[key] = self.allowed(node) if node >= 0 else None
+        return self._after[key]
 
 
 class Constraint(Protocol):
@@ -114,8 +118,8 @@ class Constraint(Protocol):
 class ConstrainedLogitsProcessor(LogitsProcessor):
     """Restricts generation to the identifiers of a :class:`Constraint`.
 
-    Allowed tokens are memoized by prefix, so a step costs one dictionary lookup per beam and
-    one masked fill for the whole batch. With ``record=True`` it also keeps every partial
+    The constraint memoizes allowed tokens by prefix (across calls), so a step costs one
+    dictionary lookup per beam and one masked fill for the whole batch. With ``record=True`` it also keeps every partial
     hypothesis it sees, per input row (SEAL/MINDER use all of them as keys).
 
     Args:
@@ -133,34 +137,25 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         self.num_beams, self.record = num_beams, record
         self.eos_token_id = constraint.eos_token_id
         self.prefixes: list[set[tuple[int, ...]]] = []
-        self.seconds = 0.0
-        self._cache: dict[tuple[int, ...], torch.Tensor] = {}
         self._eos_only = torch.tensor([self.eos_token_id])
         self._pad_only = torch.tensor([pad_token_id])
 
     def allowed_for(self, prefix: Sequence[int]) -> torch.Tensor:
         """Allowed next tokens after an identifier prefix (EOS only outside the index)."""
-        prefix = tuple(int(t) for t in prefix)
-        allowed = self._cache.get(prefix)
-        if allowed is None:
-            if self.eos_token_id in prefix:
-                allowed = self._pad_only
-            else:
-                found = self.constraint.allowed_after(prefix)
-                allowed = self._eos_only if found is None or len(found) == 0 else found
-            self._cache[prefix] = allowed
-        return allowed
+        prefix = tuple(prefix)
+        if self.eos_token_id in prefix:
+            return self._pad_only
+        found = self.constraint.allowed_after(prefix)
+        return self._eos_only if found is None or len(found) == 0 else found
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        start = time.perf_counter()
         prefixes = input_ids[:, self.prompt_length:].tolist()
         if self.record:
             self._record(prefixes)
         allowed = [self.allowed_for(p) for p in prefixes]
-        rows = torch.repeat_interleave(torch.arange(len(allowed)), torch.tensor([len(a) for a in allowed]))
+        rows = torch.from_numpy(np.repeat(np.arange(len(allowed)), [len(a) for a in allowed]))
         mask = torch.full_like(scores, float("-inf"))
         mask[rows, torch.cat(allowed)] = 0.0
-        self.seconds += time.perf_counter() - start
         return scores + mask
 
     def _record(self, prefixes: list[list[int]]) -> None:

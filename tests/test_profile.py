@@ -51,3 +51,20 @@ def test_decoding_clock_attributes_known_sleeps_to_forward_and_processor(monkeyp
     assert clock.processor >= 0.002 * len(processor_calls)
     assert clock.generate >= clock.forward + clock.processor
     assert "generate" not in vars(model)  # the patch is undone
+
+
+def test_profile_generative_reports_both_batch_sizes(tiny, tmp_path):
+    import json
+
+    from conftest import bench
+
+    out = bench("profile", "generative", "--profile", "tiny", "--systems", "dsi", "--set", "dsi.max_steps=2",
+                "--set", "dsi.d_model=32", "--queries", "4", "--batch", "2", "--results-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "profile" / "generative.json").read_text())
+    dsi = report["systems"]["dsi"]
+    assert set(dsi) == {"parameters", "batch_1", "batch_2"}
+    for split in (dsi["batch_1"], dsi["batch_2"]):
+        assert split["ms_per_query"] > 0 and 0 < split["forward_share"] < 1
+        assert 0 <= split["decode_processor_share"] <= split["decode_outside_forward_share"] < 1
+    assert "p50_ms" in dsi["batch_1"] and "dsi" in out.stdout
