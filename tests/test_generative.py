@@ -169,3 +169,24 @@ def test_minder_training_pairs_follow_seal_and_minder():
     unsupervised = [(s, t) for s, t in examples if s != "night kermit"]
     assert len(unsupervised) == 3  # span -> title, title -> span, span -> span (b has no body)
     assert {t[0] for _, t in unsupervised} == {view["title"], view["body"]}
+
+
+def test_an_interrupted_fit_resumes_from_its_checkpoint(tiny, monkeypatch):
+    from systems.seq2seq import Seq2Seq
+
+    config = DSIConfig(**{**FAST, "max_steps": 10, "checkpoint_every": 4}, lr=2e-3)
+    step, calls = Seq2Seq._train_step, {"n": 0, "limit": 6}
+
+    def counted(self, *args):
+        calls["n"] += 1
+        if calls["n"] > calls["limit"]:
+            raise KeyboardInterrupt  # as if the process were stopped mid-training
+        return step(self, *args)
+
+    monkeypatch.setattr(Seq2Seq, "_train_step", counted)
+    with pytest.raises(KeyboardInterrupt):
+        harness.fit_or_load(DSI, config, 0, tiny, progress=False)
+    calls.update(n=0, limit=10**6)
+    system, _, cached = harness.fit_or_load(DSI, config, 0, tiny, progress=False)
+    assert not cached and calls["n"] == 10 - 4  # resumed at the checkpoint of step 4
+    assert system.notes()["steps"] == 10
