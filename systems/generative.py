@@ -46,8 +46,8 @@ from systems.seq2seq import Example, Seq2Seq, Seq2SeqConfig
 
 DECODE_BATCH = 32
 BACKBONE_DEVIATION = (
-    "shared backbone: a BART (d_model 256, 3+3 layers) trained from scratch with a WordPiece "
-    "vocabulary trained on the training side, instead of pretrained BART/T5 (none reachable "
+    "shared backbone: a BART (d_model 256, 3+3 layers) trained from scratch with a word-level "
+    "WordPiece vocabulary counted on the training side, instead of pretrained BART/T5 (none reachable "
     "offline; set backbone=<hub id or path> for the paper's setup); CPU budget of epochs capped "
     "at max_steps (see the run metadata)"
 )
