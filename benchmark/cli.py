@@ -86,14 +86,8 @@ def main() -> None:
 def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force):
     """Fit, search and evaluate systems; write runs and Table 1 (CSV, LaTeX, Markdown)."""
     from benchmark import harness, tables
-    from systems.registry import RegistryError, registry, resolve
 
-    try:
-        available = registry(tuple(plugins))
-        classes = resolve(system_names, available)
-    except RegistryError as e:
-        _fail(str(e))
-    configs = _configs(settings, available)
+    classes, configs = _systems(system_names, plugins, settings)
     started = time.perf_counter()
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
@@ -115,6 +109,18 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
     if failed:
         click.echo(f"failed systems: {', '.join(failed)} (see runs/<system>/seed-*.json)", err=True)
         sys.exit(1)
+
+
+def _systems(names: str, plugins: tuple[str, ...], settings: tuple[str, ...]) -> tuple[list[type], dict[str, Any]]:
+    """The system classes named by ``--systems`` and their configs from ``--set`` (exit 2 on errors)."""
+    from systems.registry import RegistryError, registry, resolve
+
+    try:
+        available = registry(tuple(plugins))
+        classes = resolve(names, available)
+    except RegistryError as e:
+        _fail(str(e))
+    return classes, _configs(settings, available)
 
 
 def _configs(settings: tuple[str, ...], available: dict[str, type]) -> dict[str, Any]:
@@ -204,14 +210,8 @@ def profile_generative(dataset, profile, data_path, knobs, results_dir, system_n
     """Latency of generative systems and the share of decoding spent outside the model."""
     from benchmark import profile as speed
     from benchmark.io import write_json
-    from systems.registry import RegistryError, registry, resolve
 
-    try:
-        available = registry(())
-        classes = resolve(system_names, available)
-    except RegistryError as e:
-        _fail(str(e))
-    configs = _configs(settings, available)
+    classes, configs = _systems(system_names, (), settings)
     ds = _load(dataset, profile, data_path, knobs)
     systems = {c.card.name: (c, configs.get(c.card.name, c.Config())) for c in classes}
     report = speed.generative(ds, systems, n_queries=n_queries, threads=threads, batch_size=batch_size)

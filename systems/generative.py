@@ -210,11 +210,14 @@ class DSI(_TrieRetriever):
     def fit(self, data: TrainingData, artifacts: Path) -> None:
         ids = docids([s.id for s in data.stickers], self.config.docid)
         corpus, pairs, notes = self.training_pairs(data)
-        model, trained = _fit_backbone(
-            self.config, corpus, _docid_tokens(self.config.docid, len(ids)), artifacts, self.seed,
-            f"{self.card.name} train",
-            make_examples=lambda m: [(src, tuple(m.token_id(t) for t in ids[s])) for src, s in pairs])
-        identifiers = {s: [model.token_id(t) for t in ids[s]] for s in sorted(ids)}
+        identifiers: dict[str, list[int]] = {}
+
+        def examples(m: Seq2Seq) -> list[Example]:
+            identifiers.update({s: [m.token_id(t) for t in ids[s]] for s in sorted(ids)})
+            return [(src, tuple(identifiers[s])) for src, s in pairs]
+
+        _, trained = _fit_backbone(self.config, corpus, _docid_tokens(self.config.docid, len(ids)), artifacts,
+                                   self.seed, f"{self.card.name} train", make_examples=examples)
         self._save(artifacts, identifiers, {**trained, **notes, "docid": self.config.docid})
 
     def training_pairs(self, data: TrainingData) -> tuple[list[str], list[tuple[str, str]], dict]:
@@ -395,14 +398,14 @@ class Ultron(_TrieRetriever):
             retrieval_pairs(data),
         ]
         model = Seq2Seq.create(cfg, [*docs.values(), *(q.text for q in data.queries)], vocabulary, self.seed)
+        identifiers = {s: [model.token_id(t) for t in tokens[s]] for s in ids}
         stage_cfg = replace(cfg, max_steps=max(1, cfg.max_steps // len(stages)))
         notes: dict = {}
         for n, pairs in enumerate(stages, start=1):
-            examples = [(src, tuple(model.token_id(t) for t in tokens[s])) for src, s in pairs]
+            examples = [(src, tuple(identifiers[s])) for src, s in pairs]
             notes[f"stage_{n}"] = model.train(examples, stage_cfg, artifacts / "checkpoints", self.seed,
                                               desc=f"ultron stage {n}")
         model.save(artifacts / "model")
-        identifiers = {s: [model.token_id(t) for t in tokens[s]] for s in ids}
         shared = len(ids) - len({tuple(t) for t in identifiers.values()})
         self._save(artifacts, identifiers, {**notes, "steps": sum(v["steps"] for v in notes.values()),
                                             "capped_by_max_steps": any(v["capped_by_max_steps"] for v in notes.values()),
@@ -458,17 +461,17 @@ class MINDER(BaseRetriever):
         corpus = [t for v in texts.values() for t in (v["title"], v["body"], *v["query"])]
         rng = np.random.default_rng(self.seed)
 
-        def tokenized(m: Seq2Seq) -> dict[str, dict]:
-            return {s: {"title": m.token_ids(v["title"]), "body": m.token_ids(v["body"]),
-                        "query": [m.token_ids(q) for q in v["query"]]} for s, v in sorted(texts.items())}
+        views: dict[str, dict] = {}
 
         def examples(m: Seq2Seq) -> list[Example]:
+            views.update({s: {"title": m.token_ids(v["title"]), "body": m.token_ids(v["body"]),
+                              "query": [m.token_ids(q) for q in v["query"]]} for s, v in sorted(texts.items())})
             view = {name: m.token_id(t) for name, t in VIEW_TOKENS.items()}
-            return minder_examples(data, m, tokenized(m), view, cfg, rng)
+            return minder_examples(data, m, views, view, cfg, rng)
 
-        model, notes = _fit_backbone(cfg, [*corpus, *(q.text for q in data.queries)], list(VIEW_TOKENS.values()),
-                                     artifacts, self.seed, "minder train", make_examples=examples)
-        _write_json(artifacts / "views.json", tokenized(model))
+        _, notes = _fit_backbone(cfg, [*corpus, *(q.text for q in data.queries)], list(VIEW_TOKENS.values()),
+                                 artifacts, self.seed, "minder train", make_examples=examples)
+        _write_json(artifacts / "views.json", views)
         _write_json(artifacts / "training.json", {**notes, "query_generator": gen_notes})
 
     def load(self, artifacts: Path) -> None:
