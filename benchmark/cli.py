@@ -15,7 +15,7 @@ import click
 
 from benchmark import catalog, simulator
 from benchmark.io import DatasetError
-from benchmark.paths import results_dir
+from benchmark.paths import datasets_dir, results_dir
 
 
 
@@ -62,7 +62,12 @@ def _load(dataset: str, profile: str, data_path: Path | None, knobs: tuple[str, 
 
 
 def _out_dir(results: Path | None, ds) -> Path:
-    return results if results is not None else results_dir() / ds.name
+    """``--results-dir``, else ``results/<dataset folder>``: a wechat-sim with changed knobs has
+    its own folder (``wechat-sim-default-<hash>``), so its runs never replace the profile's."""
+    if results is not None:
+        return results
+    inside = ds.path.resolve().parent == datasets_dir().resolve()
+    return results_dir() / (ds.path.name if inside else ds.name)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,7 +89,7 @@ def main() -> None:
 @click.option("--k", default=20, show_default=True, type=click.IntRange(1), help="Ranking depth.")
 @click.option("--force", is_flag=True, help="Redo runs even when a finished run exists.")
 def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force):
-    """Fit, search and evaluate systems; write runs and Table 1 (CSV, LaTeX, Markdown)."""
+    """Fit, search and evaluate systems; write runs and Tables 1 and 2 (CSV, LaTeX, Markdown)."""
     from benchmark import harness, tables
 
     classes, configs = _systems(system_names, plugins, settings)
@@ -102,8 +107,8 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
 
     outcomes = harness.run_all(classes, configs, ds, seeds, out, k=k, force=force, report=report)
     files = tables.write_table1(out, ds)
-    if files:
-        click.echo((out / "table1.md").read_text())
+    files += tables.write_table2(out, ds)
+    _echo_markdown(files)
     failed = sorted({o.system for o in outcomes if o.status == "failed"})
     click.echo(f"wall time {time.perf_counter() - started:.1f}s; tables: {', '.join(str(f) for f in files) or 'none'}", err=True)
     if failed:
@@ -145,15 +150,23 @@ def _configs(settings: tuple[str, ...], available: dict[str, type]) -> dict[str,
 @main.command("tables")
 @_dataset_options
 def tables_cmd(dataset, profile, data_path, knobs, results_dir):
-    """Rebuild Table 1 from saved runs, without fitting anything."""
+    """Rebuild Tables 1 and 2 from saved runs, without fitting anything."""
     from benchmark import tables
 
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
     files = tables.write_table1(out, ds)
+    files += tables.write_table2(out, ds)
     if not files:
         _fail(f"no finished runs under {out / 'runs'}")
-    click.echo((out / "table1.md").read_text())
+    _echo_markdown(files)
+
+
+def _echo_markdown(files: list[Path]) -> None:
+    """Print the Markdown tables among the files just written."""
+    for path in files:
+        if path.suffix == ".md":
+            click.echo(path.read_text())
 
 
 @main.command("list")
@@ -166,9 +179,10 @@ def list_cmd(plugins):
         available = registry(tuple(plugins))
     except RegistryError as e:
         _fail(str(e))
+    width = max(len(name) for name in available)
     for name, cls in available.items():
         card = cls.card
-        click.echo(f"{name:12s} {card.family:18s} {card.paper}")
+        click.echo(f"{name:{width}s} {card.family:18s} {card.paper}")
 
 
 @main.group("profile")

@@ -1,8 +1,11 @@
-"""Table 1 from saved runs: evaluation, significance, and CSV / LaTeX / Markdown output.
+"""Tables 1 and 2 from saved runs: evaluation, significance, and CSV / LaTeX / Markdown output.
 
-``bench tables`` calls :func:`write_table1` on runs already on disk, so tables are rebuilt
-without retraining. The output depends only on the run files and the qrels: the same runs give
-byte-identical tables.
+``bench tables`` calls :func:`write_table1` and :func:`write_table2` on runs already on disk, so
+tables are rebuilt without retraining. The output depends only on the run files, the qrels and,
+for Table 2's intent report, the simulator's truth: the same runs give byte-identical tables.
+
+Table 1 compares the systems; Table 2 is PEARL's ablation study (Sec. 5.2 of the paper): PEARL
+against its variants, whose cards have the family :data:`ABLATION` and which Table 1 leaves out.
 """
 
 from __future__ import annotations
@@ -11,18 +14,38 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from benchmark.dataset import Dataset
 from benchmark.evaluate import CUTOFFS, KEY_METRIC, METRICS, holm, per_query_scores, permutation_test, t_test
 from benchmark.harness import read_run
-from benchmark.io import write_json, write_text
+from benchmark.io import read_jsonl, write_json, write_text
 from systems.base import FAMILIES
 from systems.registry import BUILTINS
 
 ALPHA = 0.05
 BUILTIN_ORDER = [cls.card.name for cls in BUILTINS]
+
+PEARL = "pearl"
+ABLATION = "Ablation"
+"""The card family of PEARL's variants: Table 2 only."""
+ABLATION_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("w/o personalized user embedding", ("pearl-ue", "pearl-click", "pearl-intent", "pearl-interest")),
+    ("w/o intent-aware loss", ("pearl-ial",)),
+    ("w/o intent guidance", ("pearl-ig",)),
+)
+"""Table 2's groups of variants, in the paper's order."""
+OTHER_VARIANTS = "other variants"
+"""The Table 2 group of ablation-family systems the paper does not have (plugins)."""
+TABLE2_METRICS: tuple[str, ...] = ("mrr@10", "recall@10", "mrr@20", "recall@20")
+DELTA_METRICS: tuple[str, ...] = ("mrr@10", "recall@10")
+"""The paper's Table 2 metrics: their difference to PEARL gets a column."""
+DAGGER = "†"
+METRIC_NAMES = {"mrr": "MRR", "recall": "Recall"}
 
 
 @dataclass
@@ -42,8 +65,14 @@ class SystemScores:
         return self.per_query.mean()
 
 
-def collect(out_dir: Path, dataset: Dataset) -> list[SystemScores]:
-    """Evaluate every successful run under ``out_dir/runs`` made on this exact dataset."""
+def collect(out_dir: Path, dataset: Dataset, include: Callable[[dict], bool] = lambda card: True) -> list[SystemScores]:
+    """Evaluate every successful run under ``out_dir/runs`` made on this exact dataset.
+
+    Args:
+        out_dir: the results folder.
+        dataset: the dataset the runs must have been made on.
+        include: which runs to evaluate, by their system card (all by default).
+    """
     runs_dir = out_dir / "runs"
     found: list[SystemScores] = []
     for folder in sorted(p for p in runs_dir.glob("*") if p.is_dir()):
@@ -51,7 +80,7 @@ def collect(out_dir: Path, dataset: Dataset) -> list[SystemScores]:
         for meta_path in sorted(folder.glob("seed-*.json")):
             meta = json.loads(meta_path.read_text())
             run_path = meta_path.with_suffix(".trec")
-            if meta.get("status") != "ok" or not run_path.exists():
+            if meta.get("status") != "ok" or not run_path.exists() or not include(meta["card"]):
                 continue
             if meta["dataset"]["fingerprint"] != dataset.fingerprint:
                 print(f"warning: skipping {run_path}: made on another version of {dataset.name}",
@@ -89,33 +118,59 @@ def significance(systems: list[SystemScores], seed: int = 0) -> pd.DataFrame:
     if not baselines:
         return pd.DataFrame()
     best = max(baselines, key=lambda s: (s.means[KEY_METRIC], s.name))
-    others = [s for s in systems if s is not best]
+    sig = paired_tests([s for s in systems if s is not best], best, METRICS, seed)
+    if sig.empty:
+        return sig
+    sig.insert(2, "best_baseline", best.name)
+    sig = sig.rename(columns={"reference_mean": "baseline_mean"})
+    sig["significant"] = (sig["delta"] > 0) & _both_tests_pass(sig)
+    return sig
+
+
+def paired_tests(systems: Sequence[SystemScores], reference: SystemScores, metrics: Sequence[str],
+                 seed: int = 0) -> pd.DataFrame:
+    """Paired t-test and permutation test of each system against ``reference``, per metric.
+
+    Each test's p-values are Holm-corrected over ``systems``, separately for every metric.
+
+    Returns:
+        One row per (system, metric) with ``mean``, ``reference_mean``, ``delta`` (their
+        difference), the raw p-values ``p_t``, ``p_perm`` and the adjusted ``p_t_holm``,
+        ``p_perm_holm``; empty without systems.
+    """
     rows = []
-    for metric in METRICS:
-        ref = best.per_query[metric].to_numpy()
-        p_t = [t_test(s.per_query[metric].to_numpy(), ref) for s in others]
-        p_perm = [permutation_test(s.per_query[metric].to_numpy(), ref, seed=seed) for s in others]
-        for s, pt, pp, pt_h, pp_h in zip(others, p_t, p_perm, holm(p_t), holm(p_perm)):
-            gain = s.means[metric] - best.means[metric]
+    for metric in metrics:
+        ref = reference.per_query[metric].to_numpy()
+        p_t = [t_test(s.per_query[metric].to_numpy(), ref) for s in systems]
+        p_perm = [permutation_test(s.per_query[metric].to_numpy(), ref, seed=seed) for s in systems]
+        for s, pt, pp, pt_h, pp_h in zip(systems, p_t, p_perm, holm(p_t), holm(p_perm)):
             rows.append({
-                "system": s.name, "metric": metric, "best_baseline": best.name,
-                "mean": s.means[metric], "baseline_mean": best.means[metric], "delta": gain,
+                "system": s.name, "metric": metric, "mean": s.means[metric],
+                "reference_mean": reference.means[metric], "delta": s.means[metric] - reference.means[metric],
                 "p_t": pt, "p_perm": pp, "p_t_holm": pt_h, "p_perm_holm": pp_h,
-                "significant": bool(gain > 0 and pt_h <= ALPHA and pp_h <= ALPHA),
             })
     return pd.DataFrame(rows)
 
 
-def _cells(systems: list[SystemScores], sig: pd.DataFrame, bold: str, star: str) -> list[list[str]]:
-    """Formatted metric cells with the column best in bold and significant gains starred."""
-    starred = set()
-    if not sig.empty:
-        starred = {(r.system, r.metric) for r in sig.itertuples() if r.significant}
-    best = {m: max(round(s.means[m], 4) for s in systems) for m in METRICS}
+def _both_tests_pass(sig: pd.DataFrame) -> pd.Series:
+    """Whether both Holm-adjusted p-values of each row are at most :data:`ALPHA`."""
+    return (sig["p_t_holm"] <= ALPHA) & (sig["p_perm_holm"] <= ALPHA)
+
+
+def _marked(sig: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (system, metric) pairs that ``sig`` flags as significant."""
+    return {(r.system, r.metric) for r in sig.itertuples() if r.significant} if not sig.empty else set()
+
+
+def _cells(systems: list[SystemScores], sig: pd.DataFrame, bold: str, star: str,
+           metrics: Sequence[str] = METRICS) -> list[list[str]]:
+    """Formatted metric cells with the column best in ``bold`` and significant results marked with ``star``."""
+    starred = _marked(sig)
+    best = {m: max(round(s.means[m], 4) for s in systems) for m in metrics}
     rows = []
     for s in systems:
         row = []
-        for m in METRICS:
+        for m in metrics:
             value = round(s.means[m], 4)
             text = f"{value:.4f}"
             if value == best[m]:
@@ -127,15 +182,24 @@ def _cells(systems: list[SystemScores], sig: pd.DataFrame, bold: str, star: str)
     return rows
 
 
+def _metric_label(metric: str) -> str:
+    """``mrr@10`` -> ``MRR@10``, ``recall@10`` -> ``Recall@10``."""
+    name, cutoff = metric.split("@")
+    return f"{METRIC_NAMES[name]}@{cutoff}"
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def to_markdown(systems: list[SystemScores], sig: pd.DataFrame, caption: str) -> str:
-    names = {"mrr": "MRR", "recall": "Recall"}
-    header = ["Group", "Model"] + [f"{names[m.split('@')[0]]}@{m.split('@')[1]}" for m in METRICS]
-    lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * len(METRICS)]
+    header = ["Group", "Model", *map(_metric_label, METRICS)]
+    lines = [f"**{caption}**", "", _md_row(header), "|" + "---|" * 2 + "---:|" * len(METRICS)]
     previous = None
     for s, cells in zip(systems, _cells(systems, sig, "**{}**", "\\*")):
         group = s.family if s.family != previous else ""
         previous = s.family
-        lines.append("| " + " | ".join([group, s.label, *cells]) + " |")
+        lines.append(_md_row([group, s.label, *cells]))
     return "\n".join(lines) + "\n\n" + _footnote(systems, sig) + "\n"
 
 
@@ -166,14 +230,19 @@ def to_latex(systems: list[SystemScores], sig: pd.DataFrame, caption: str) -> st
 
 
 def _latex_escape(text: str) -> str:
-    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("*", "$^*$")):
+    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("*", "$^*$"),
+                 (DAGGER, "$^\\dagger$"), ("Δ", "$\\Delta$")):
         text = text.replace(a, b)
     return text
 
 
+def _seed_text(systems: Sequence[SystemScores]) -> str:
+    """The distinct seed counts of ``systems``, e.g. ``1/3``."""
+    return "/".join(map(str, sorted({len(s.seeds) for s in systems})))
+
+
 def _footnote(systems: list[SystemScores], sig: pd.DataFrame) -> str:
-    seeds = sorted({len(s.seeds) for s in systems})
-    seed_text = "/".join(map(str, seeds))
+    seed_text = _seed_text(systems)
     if sig.empty:
         return f"Means over {seed_text} seed(s); no baseline to test against."
     best = sig["best_baseline"].iloc[0]
@@ -183,38 +252,61 @@ def _footnote(systems: list[SystemScores], sig: pd.DataFrame) -> str:
             f"p <= {ALPHA} after Holm correction.")
 
 
-def to_csv(systems: list[SystemScores], sig: pd.DataFrame) -> str:
-    starred = {(r.system, r.metric) for r in sig.itertuples() if r.significant} if not sig.empty else set()
-    rows = []
-    for s in systems:
-        row = {"group": s.family, "system": s.name, "model": s.label, "seeds": len(s.seeds)}
-        row.update({m: f"{s.means[m]:.4f}" for m in METRICS})
-        row.update({f"{m}_significant": (s.name, m) in starred for m in METRICS})
-        rows.append(row)
+def _csv_row(s: SystemScores, group: str, metrics: Sequence[str], marked: set[tuple[str, str]]) -> dict:
+    """A system's table row for CSV: identity, seed count, means and significance flags."""
+    row = {"group": group, "system": s.name, "model": s.label, "seeds": len(s.seeds)}
+    row.update({m: f"{s.means[m]:.4f}" for m in metrics})
+    row.update({f"{m}_significant": (s.name, m) in marked for m in metrics})
+    return row
+
+
+def _csv_text(rows: list[dict]) -> str:
     return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n")
+
+
+def to_csv(systems: list[SystemScores], sig: pd.DataFrame) -> str:
+    marked = _marked(sig)
+    return _csv_text([_csv_row(s, s.family, METRICS, marked) for s in systems])
+
+
+def _significance_csv(sig: pd.DataFrame) -> str:
+    return sig.round(6).to_csv(index=False, lineterminator="\n") if not sig.empty else ""
+
+
+def _caption(title: str, dataset: Dataset) -> str:
+    return f"{title} on {dataset.name} ({len(dataset.test_pairs)} test user-query pairs)."
+
+
+def _write_files(out_dir: Path, files: dict[str, str]) -> list[Path]:
+    """Write each ``name -> text`` under ``out_dir``; return the paths in order."""
+    for name, text in files.items():
+        write_text(out_dir / name, text)
+    return [out_dir / name for name in files]
 
 
 def write_table1(out_dir: Path, dataset: Dataset) -> list[Path]:
     """Evaluate saved runs and write Table 1 (csv, tex, md) plus the significance details.
 
+    Systems of the :data:`ABLATION` family are left to Table 2; ``provenance.json`` records the
+    runs of both tables.
+
     Returns:
-        The files written (none when there is no successful run).
+        The files written (none when there is no successful run of a Table 1 system).
     """
-    systems = collect(out_dir, dataset)
+    collected = collect(out_dir, dataset)
+    systems = [s for s in collected if s.family != ABLATION]
     if not systems:
         return []
     sig = significance(systems)
-    caption = f"Table 1: retrieval performance on {dataset.name} ({len(dataset.test_pairs)} test user-query pairs)."
-    files = {
+    caption = _caption("Table 1: retrieval performance", dataset)
+    files = _write_files(out_dir, {
         "table1.csv": to_csv(systems, sig),
         "table1.md": to_markdown(systems, sig, caption),
         "table1.tex": to_latex(systems, sig, caption),
-        "significance.csv": sig.round(6).to_csv(index=False, lineterminator="\n") if not sig.empty else "",
-    }
-    for name, text in files.items():
-        write_text(out_dir / name, text)
-    write_json(out_dir / "provenance.json", provenance_record(systems, dataset))
-    return [out_dir / name for name in files]
+        "significance.csv": _significance_csv(sig),
+    })
+    write_json(out_dir / "provenance.json", provenance_record(collected, dataset))
+    return files
 
 
 def provenance_record(systems: list[SystemScores], dataset: Dataset) -> dict:
@@ -228,3 +320,233 @@ def provenance_record(systems: list[SystemScores], dataset: Dataset) -> dict:
         "runs": {s.name: [{k: m.get(k) for k in keep} for m in s.metas] for s in systems},
     }
 
+
+
+# --------------------------------------------------------------------------- Table 2: ablations
+
+
+def _pearl_family(card: dict) -> bool:
+    return card["name"] == PEARL or card["family"] == ABLATION
+
+
+def ablation_groups(systems: Sequence[SystemScores]) -> list[tuple[str, list[SystemScores]]]:
+    """The ablation-family systems under Table 2's headings, in the paper's order.
+
+    Variants the paper does not have come last, by name, under :data:`OTHER_VARIANTS`; headings
+    without a system are left out.
+    """
+    ablations = {s.name: s for s in systems if s.family == ABLATION}
+    groups = [(heading, [ablations.pop(n) for n in names if n in ablations]) for heading, names in ABLATION_GROUPS]
+    groups.append((OTHER_VARIANTS, sorted(ablations.values(), key=lambda s: s.name)))
+    return [(heading, members) for heading, members in groups if members]
+
+
+def ablation_significance(pearl: SystemScores, variants: Sequence[SystemScores], seed: int = 0) -> pd.DataFrame:
+    """Paired tests of every variant against PEARL on Table 2's metrics, Holm-corrected over the variants.
+
+    Returns:
+        :func:`paired_tests`' rows (``reference_mean`` named ``pearl_mean``) with ``significant``:
+        a difference in either direction with both adjusted p-values <= 0.05. Empty without variants.
+    """
+    sig = paired_tests(variants, pearl, TABLE2_METRICS, seed)
+    if sig.empty:
+        return sig
+    sig = sig.rename(columns={"reference_mean": "pearl_mean"})
+    sig["significant"] = _both_tests_pass(sig)
+    return sig
+
+
+def _deltas(system: SystemScores, pearl: SystemScores) -> list[str]:
+    """The differences to PEARL of the shown (rounded) values; empty cells for PEARL itself."""
+    if system is pearl:
+        return [""] * len(DELTA_METRICS)
+    return [f"{round(system.means[m], 4) - round(pearl.means[m], 4):+.4f}" for m in DELTA_METRICS]
+
+
+def _table2_cells(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFrame, mark: str) -> dict[str, list[str]]:
+    """System name -> its metric cells (significant differences marked) and delta cells."""
+    systems = [s for _, members in groups for s in members]
+    pearl = systems[0]
+    cells = _cells(systems, sig, "{}", mark, TABLE2_METRICS)
+    return {s.name: row + _deltas(s, pearl) for s, row in zip(systems, cells)}
+
+
+def _table2_header() -> list[str]:
+    return ["Model", *map(_metric_label, TABLE2_METRICS), *(f"Δ{_metric_label(m)}" for m in DELTA_METRICS)]
+
+
+def _table2_footnote(groups: list[tuple[str, list[SystemScores]]]) -> str:
+    systems = [s for _, members in groups for s in members]
+    text = f"Means over {_seed_text(systems)} seed(s)."
+    if len(systems) == 1:
+        return f"{text} No ablation runs to compare with PEARL."
+    return (f"{text} Δ: difference to PEARL. {DAGGER} marks a significant difference from PEARL (either "
+            f"direction): paired t-test and permutation test, both p <= {ALPHA} after Holm correction over "
+            f"the {len(systems) - 1} variant(s), per metric.")
+
+
+def table2_markdown(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFrame, caption: str) -> str:
+    """Table 2 in Markdown: PEARL first, then each heading (in italics) and its variants."""
+    header = _table2_header()
+    cells = _table2_cells(groups, sig, DAGGER)
+    lines = [f"**{caption}**", "", _md_row(header), "|---|" + "---:|" * (len(header) - 1)]
+    for heading, members in groups:
+        if heading:
+            lines.append(_md_row([f"*{heading}*", *[""] * (len(header) - 1)]))
+        lines += [_md_row([s.label, *cells[s.name]]) for s in members]
+    return "\n".join(lines) + "\n\n" + _table2_footnote(groups) + "\n"
+
+
+def table2_latex(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFrame, caption: str) -> str:
+    """Table 2 in LaTeX (booktabs), headings as italic rows spanning the table."""
+    header = _table2_header()
+    cells = _table2_cells(groups, sig, _latex_escape(DAGGER))
+    lines = ["% Requires \\usepackage{booktabs}.", "\\begin{table}[t]", "\\centering", "\\small",
+             "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}", "\\toprule",
+             " & ".join(map(_latex_escape, header)) + " \\\\"]
+    for heading, members in groups:
+        lines.append("\\midrule")
+        if heading:
+            lines.append(f"\\multicolumn{{{len(header)}}}{{l}}{{\\textit{{{_latex_escape(heading)}}}}} \\\\")
+        lines += [f"{_latex_escape(s.label)} & " + " & ".join(cells[s.name]) + " \\\\" for s in members]
+    lines += ["\\bottomrule", "\\end{tabular}",
+              f"\\caption{{{_latex_escape(caption)} {_latex_escape(_table2_footnote(groups))}}}",
+              "\\label{tab:ablation}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def table2_csv(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFrame) -> str:
+    """Table 2 as CSV: one row per system with its heading, means, significance flags and deltas."""
+    marked = _marked(sig)
+    pearl = groups[0][1][0]
+    rows = [_csv_row(s, heading, TABLE2_METRICS, marked)
+            | {f"delta_{m}": d for m, d in zip(DELTA_METRICS, _deltas(s, pearl))}
+            for heading, members in groups for s in members]
+    return _csv_text(rows)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _representation(system: SystemScores) -> dict[tuple[str, str], float]:
+    """(task, metric) -> mean over the seeds of ``notes["representation"]["held_out"]`` that
+    report it."""
+    found: dict[tuple[str, str], list[float]] = {}
+    for meta in system.metas:
+        learned = (meta.get("notes") or {}).get("representation") or {}
+        for task, metrics in (learned.get("held_out") or {}).items():
+            if isinstance(metrics, Mapping):
+                for metric, value in metrics.items():
+                    found.setdefault((task, metric), []).append(float(value))
+    return {key: float(np.mean(values)) for key, values in found.items()}
+
+
+def representation_report(systems: Sequence[SystemScores]) -> str:
+    """Markdown: the held-out scores of the representation-learning tasks each system reports.
+
+    One row per system, one column per (task, metric) any of them reports, sorted; mean over seeds.
+    """
+    title = ("**Personalized representation learning**: held-out scores of the user-embedding tasks "
+             "(run notes, mean over seeds; –: not reported).")
+    scores = {s.name: _representation(s) for s in systems}
+    columns = sorted({key for values in scores.values() for key in values})
+    if not columns:
+        return f"{title}\n\nNo representation-learning scores in the run notes.\n"
+    lines = [title, "", _md_row(["Model", *(f"{task} {metric}" for task, metric in columns)]),
+             "|---|" + "---:|" * len(columns)]
+    lines += [_md_row([s.label, *(_fmt(scores[s.name].get(c)) for c in columns)]) for s in systems]
+    return "\n".join(lines) + "\n"
+
+
+def _kendall_tau(predicted: Sequence[str], truth: Sequence[str]) -> float | None:
+    """Kendall tau between two rankings over the items both hold; None with fewer than two."""
+    order = list(dict.fromkeys(predicted))
+    common = [p for p in dict.fromkeys(truth) if p in order]
+    if len(common) < 2:
+        return None
+    return float(stats.kendalltau([order.index(p) for p in common], range(len(common))).statistic)
+
+
+def _pairs(predicted: Mapping[str, Sequence[str]], truth: Mapping[str, Sequence[str]]) -> list[tuple]:
+    """(predicted, true) rankings of the qids both mappings hold, by qid."""
+    return [(predicted[q], truth[q]) for q in sorted(predicted.keys() & truth.keys())]
+
+
+def _agreement(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> dict:
+    hits = [bool(p) and bool(t) and p[0] == t[0] for p, t in pairs]
+    taus = [tau for tau in (_kendall_tau(p, t) for p, t in pairs) if tau is not None]
+    return {"n": len(pairs), "top1_accuracy": sum(hits) / len(hits) if hits else None,
+            "kendall_tau": float(np.mean(taus)) if taus else None, "n_tau": len(taus)}
+
+
+def intent_agreement(predicted: Mapping[str, Sequence[str]], truth: Mapping[str, Sequence[str]]) -> dict:
+    """Agreement of predicted intent rankings with the true ones, over the qids both hold.
+
+    Args:
+        predicted: qid -> predicted ranking of properties, most likely first.
+        truth: qid -> true ranking of properties.
+
+    Returns:
+        ``n`` (qids compared), ``top1_accuracy`` (the top properties agree), ``kendall_tau``
+        (mean over the queries whose rankings share at least two properties, compared on the
+        shared ones) and ``n_tau`` (those queries); the scores are None without queries.
+    """
+    return _agreement(_pairs(predicted, truth))
+
+
+def simulator_intents(folder: Path) -> dict[str, list[str]] | None:
+    """The simulator's true intent ranking of each test query; None for a dataset without
+    simulator truth (real data). Evaluation only: systems never see it."""
+    path = folder / "sim" / "queries.jsonl"
+    if not path.is_file():
+        return None
+    return {row["qid"]: row["intents"] for _, row in read_jsonl(path) if row["split"] == "test"}
+
+
+def intent_report(systems: Sequence[SystemScores], truth: Mapping[str, Sequence[str]] | None) -> str:
+    """Markdown: agreement of each system's detected test intents (``notes["intents"]``) with the truth.
+
+    The seeds' predictions are pooled; systems without predictions get no row.
+    """
+    title = ("**Intent detection** against the simulator's true intent rankings of the test queries: "
+             "top-1 accuracy and mean Kendall tau (on the properties both rankings hold); n: predictions "
+             "compared, over all seeds.")
+    if truth is None:
+        return f"{title}\n\nNo simulator truth for this dataset: skipped.\n"
+    rows = []
+    for s in systems:
+        predictions = [p for p in ((m.get("notes") or {}).get("intents") for m in s.metas) if p]
+        if predictions:
+            a = _agreement([pair for p in predictions for pair in _pairs(p, truth)])
+            rows.append(_md_row([s.label, str(a["n"]), _fmt(a["top1_accuracy"]), _fmt(a["kendall_tau"])]))
+    if not rows:
+        return f"{title}\n\nNo intent predictions in the run notes.\n"
+    header = [_md_row(["Model", "n", "Top-1 accuracy", "Kendall tau"]), "|---|---:|---:|---:|"]
+    return "\n".join([title, "", *header, *rows]) + "\n"
+
+
+def write_table2(out_dir: Path, dataset: Dataset) -> list[Path]:
+    """Evaluate PEARL's and its variants' saved runs and write Table 2, the ablation study.
+
+    Writes ``table2.csv``, ``table2.tex``, ``table2.md`` (followed by the representation-learning
+    and intent-detection reports of the PEARL-family runs) and ``table2_significance.csv``.
+
+    Returns:
+        The files written; none without a successful PEARL run.
+    """
+    systems = collect(out_dir, dataset, include=_pearl_family)
+    pearl = next((s for s in systems if s.name == PEARL), None)
+    if pearl is None:
+        return []
+    groups = [("", [pearl]), *ablation_groups(systems)]
+    members = [s for _, group in groups for s in group]
+    sig = ablation_significance(pearl, members[1:])
+    caption = _caption("Table 2: ablation study", dataset)
+    reports = representation_report(members) + "\n" + intent_report(members, simulator_intents(dataset.path))
+    return _write_files(out_dir, {
+        "table2.csv": table2_csv(groups, sig),
+        "table2.md": table2_markdown(groups, sig, caption) + "\n" + reports,
+        "table2.tex": table2_latex(groups, sig, caption),
+        "table2_significance.csv": _significance_csv(sig),
+    })

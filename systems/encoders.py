@@ -63,7 +63,7 @@ def load_encoder(name: str, max_seq_length: int | None = None, normalize: bool =
 def encode(model, texts: Sequence[str], batch_size: int = 64, progress: bool = False, desc: str = "encode") -> np.ndarray:
     """Encode texts into a float32 matrix, one row per text."""
     if not texts:
-        dim = model.get_sentence_embedding_dimension()
+        dim = model.get_embedding_dimension()
         return np.zeros((0, dim), dtype=np.float32)
     vectors = model.encode(
         list(texts), batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
@@ -71,9 +71,24 @@ def encode(model, texts: Sequence[str], batch_size: int = 64, progress: bool = F
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def cached_encode(model, model_key: str, texts: Sequence[str], batch_size: int = 64,
+def encode_tokens(model, texts: Sequence[str], max_tokens: int, batch_size: int = 64,
                   progress: bool = False) -> np.ndarray:
-    """:func:`encode` with a disk cache keyed by the model's identity and the texts.
+    """Token-level embeddings (``n x max_tokens x dim``, float32), zero rows after each text's
+    last token (special tokens included), truncated at ``max_tokens``."""
+    out = np.zeros((len(texts), max_tokens, model.get_embedding_dimension()), dtype=np.float32)
+    if texts:
+        rows = model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                            output_value="token_embeddings", convert_to_numpy=True)
+        for i, row in enumerate(rows):
+            row = np.asarray(row, dtype=np.float32)[:max_tokens]
+            out[i, : len(row)] = row
+    return out
+
+
+def cached_encode(model, model_key: str, texts: Sequence[str], batch_size: int = 64,
+                  progress: bool = False, max_tokens: int | None = None) -> np.ndarray:
+    """:func:`encode` (or, with ``max_tokens``, :func:`encode_tokens`) with a disk cache keyed
+    by the model's identity and the texts.
 
     Args:
         model_key: identifies the weights (a model name for a frozen encoder, an artifact key
@@ -81,10 +96,14 @@ def cached_encode(model, model_key: str, texts: Sequence[str], batch_size: int =
     """
     digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
     safe = hashlib.sha256(model_key.encode()).hexdigest()[:16]
-    path = cache_dir() / "embeddings" / f"{safe}-{digest}.npy"
+    suffix = f"-tokens{max_tokens}" if max_tokens else ""
+    path = cache_dir() / "embeddings" / f"{safe}-{digest}{suffix}.npy"
     if path.exists():
         return np.load(path)
-    vectors = encode(model, texts, batch_size, progress, desc="encode corpus")
+    if max_tokens:
+        vectors = encode_tokens(model, texts, max_tokens, batch_size, progress)
+    else:
+        vectors = encode(model, texts, batch_size, progress, desc="encode corpus")
     with atomic_open(path, "wb") as f:
         np.save(f, vectors)
     return vectors

@@ -18,10 +18,11 @@ from systems.base import Retriever, SystemCard
 from systems.dense import ANCE, DPR
 from systems.generative import DSI, DSIQG, GENRE, MINDER, Ultron
 from systems.lexical import BM25
+from systems.pearl import ABLATIONS, PEARL
 from systems.popularity import GPop, UPop
 
 ENTRY_POINT_GROUP = "stickerbench.systems"
-BUILTINS: tuple[type, ...] = (GPop, UPop, BM25, DPR, ANCE, DSI, DSIQG, GENRE, Ultron, MINDER)
+BUILTINS: tuple[type, ...] = (GPop, UPop, BM25, DPR, ANCE, DSI, DSIQG, GENRE, Ultron, MINDER, PEARL, *ABLATIONS)
 
 
 class RegistryError(Exception):

@@ -215,14 +215,26 @@ class Seq2Seq:
     # ------------------------------------------------------------------ training
 
     def train(self, examples: Sequence[Example], config: Seq2SeqConfig, checkpoints: Path, seed: int = 0,
-              desc: str = "train", progress: bool = True) -> dict:
+              desc: str = "train", progress: bool = True, weights: Sequence[float] | None = None,
+              given: int = 0, frozen: Sequence[int] = ()) -> dict:
         """Minimize the target NLL of ``examples`` for :func:`train_steps` steps.
+
+        The loss of a batch is the token NLL averaged over its target tokens; with ``weights``,
+        each example's token NLLs are multiplied by its weight first (PEARL's Eq. 14).
 
         AdamW with linear warm-up and decay, gradient clipping at 1.0. Every
         ``checkpoint_every`` steps, and at the end, the model, optimizer, schedule and random
         states are saved (atomically) to ``checkpoints/<desc>.pt``; a later call with the same
         arguments resumes from there (or, if training had finished, just restores the weights)
         and ends with the same weights as an uninterrupted run.
+
+        Args:
+            weights: one loss weight per example (default 1).
+            given: the first ``given`` target tokens of every example are decoder inputs that
+                are not predicted (PEARL's property prefix ``w_p``).
+            frozen: token ids whose embedding rows stay as they are (PEARL's user-group
+                embeddings): restored after every optimizer step, so weight decay cannot move
+                them either.
 
         Returns:
             Training notes: steps, examples, epochs covered, first/last losses, seconds.
@@ -244,12 +256,19 @@ class Seq2Seq:
             schedule.load_state_dict(state["schedule"])
             torch.set_rng_state(state["rng"])
             step, losses = state["step"], state["losses"]
+        table = self.model.get_input_embeddings().weight
+        rows = torch.tensor(sorted(set(frozen)), dtype=torch.long)
+        kept = table.detach()[rows].clone()
         start = time.perf_counter()
         self.model.train()
         bar = tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress, leave=False)
         while step < steps:
             chunk = [examples[i] for i in batches[step]]
-            losses.append(self._train_step(chunk, config, optimizer, schedule))
+            chunk_weights = None if weights is None else torch.tensor([weights[i] for i in batches[step]])
+            losses.append(self._train_step(chunk, chunk_weights, given, config, optimizer, schedule))
+            if len(rows):
+                with torch.no_grad():
+                    table[rows] = kept
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
@@ -267,15 +286,34 @@ class Seq2Seq:
                 "loss_last_20": round(float(np.mean(losses[-20:])), 4),
                 "train_s": round(time.perf_counter() - start, 2)}
 
-    def _train_step(self, chunk: Sequence[Example], config: Seq2SeqConfig, optimizer, schedule) -> float:
+    def _train_step(self, chunk: Sequence[Example], weights: torch.Tensor | None, given: int,
+                    config: Seq2SeqConfig, optimizer, schedule) -> float:
         inputs = self._sources([s for s, _ in chunk], config.max_source_length)
-        loss = self.model(**inputs, labels=self._targets([t for _, t in chunk])).loss
+        labels = self._targets([t for _, t in chunk])
+        if weights is None and not given:
+            loss = self.model(**inputs, labels=labels).loss
+        else:
+            loss = self._weighted_loss(inputs, labels, weights, given)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
         return float(loss.item())
+
+    def _weighted_loss(self, inputs: dict, labels: torch.Tensor, weights: torch.Tensor | None,
+                       given: int) -> torch.Tensor:
+        """Token NLL of ``labels`` (minus the first ``given`` tokens), each example's tokens
+        multiplied by its weight, averaged over the scored tokens."""
+        decoder = torch.cat([torch.full((len(labels), 1), self.start), labels[:, :-1]], dim=1)
+        decoder = decoder.masked_fill(decoder == -100, self.pad)
+        labels = labels.clone()
+        labels[:, :given] = -100
+        logits = self.model(**inputs, decoder_input_ids=decoder).logits
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        if weights is not None:
+            nll = nll * weights[:, None]
+        return nll.sum() / (labels != -100).sum().clamp(min=1)
 
     # ------------------------------------------------------------------ inference
 

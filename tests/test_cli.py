@@ -52,3 +52,12 @@ def test_data_generate_writes_a_valid_dataset(tmp_path):
     assert out.returncode == 0, out.stderr
     valid = bench("data", "validate", str(tmp_path / "d"))
     assert valid.returncode == 0 and "wechat-sim-tiny" in valid.stdout
+
+
+def test_a_run_with_changed_knobs_never_writes_into_the_profiles_results(tmp_path):
+    home = tmp_path / "home"
+    plain = bench("run", "--profile", "tiny", "--systems", "gpop", home=home)
+    knobbed = bench("run", "--profile", "tiny", "--knob", "personalization=0", "--systems", "gpop", home=home)
+    assert plain.returncode == 0 and knobbed.returncode == 0, knobbed.stderr
+    folders = sorted(p.name for p in (home / "results").iterdir())
+    assert folders[0] == "wechat-sim-tiny" and folders[1].startswith("wechat-sim-tiny-") and len(folders) == 2
