@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import openai
+from threadpoolctl import threadpool_limits
 
 from benchmark.io import read_json, write_json
 from benchmark.records import PROPERTIES, TrainingData
@@ -192,11 +193,17 @@ def _lexicon(data: TrainingData) -> dict[str, list[float]]:
     return {w: (s / s.sum()).tolist() for w, s in sorted(shares.items())}
 
 
+# numpy's multi-threaded OpenBLAS crashed (segfault) in this module's linear algebra when torch
+# and faiss had run in the same process (the test suite after the dense retrievers; a bench run
+# of PEARL): it runs on one BLAS thread, plenty for these small matrices.
+
+
 def _ridge(x: np.ndarray, y: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form ridge regression with an unpenalized intercept: (weights, bias)."""
     x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
     xc = x - x_mean
-    weights = np.linalg.solve(xc.T @ xc + strength * np.eye(x.shape[1]), xc.T @ (y - y_mean))
+    with threadpool_limits(limits=1, user_api="blas"):
+        weights = np.linalg.solve(xc.T @ xc + strength * np.eye(x.shape[1]), xc.T @ (y - y_mean))
     return weights, y_mean - x_mean @ weights
 
 
@@ -285,7 +292,8 @@ class OfflineIntentDetector:
         if self._weights is None:
             scores = self._evidence(texts)
         else:
-            scores = self._features(texts) @ self._weights + self._bias
+            with threadpool_limits(limits=1, user_api="blas"):
+                scores = self._features(texts) @ self._weights + self._bias
         return [self._order(row) for row in scores]
 
     def state(self) -> dict:
