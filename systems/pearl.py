@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -46,7 +47,7 @@ from benchmark.paths import cache_dir
 from benchmark.records import AGE_GROUPS, GENDERS, PROPERTIES, Query, TrainingData, User
 from systems.base import BaseRetriever, Ranking, SystemCard, top_k
 from systems.constrained import PrefixTrie, decoded_items
-from systems.encoders import DEFAULT_ENCODER, cached_encode, load_encoder, set_threads
+from systems.encoders import DEFAULT_ENCODER, cached_encode, encode, load_encoder, set_threads
 from systems.generative import BACKBONE_DEVIATION, DECODE_BATCH, _write_json, pq_docids
 from systems.intents import (
     IntentTable, LLMIntentDetector, LLMSettings, OfflineIntentDetector, example_queries, intent_weights,
@@ -199,7 +200,7 @@ class UserTasks(torch.nn.Module):
         return self.heads[name](ue, keys) if name == "intent" else self.heads[name](ue, query, keys)
 
 
-def learn_user_embeddings(data: TrainingData, config: PEARLConfig, d_user: int, seed: int,
+def learn_user_embeddings(data: TrainingData, config: PEARLConfig, d_user: int, seed: int, encoder,
                           progress: bool = True) -> tuple[np.ndarray | None, dict]:
     """Sec. 3.3: train ``UE`` (one row per :data:`GROUP_TOKENS`) jointly on ``config.tasks`` by
     maximum likelihood (binary cross-entropy), ``repr_steps`` steps of one batch per task; the
@@ -209,6 +210,9 @@ def learn_user_embeddings(data: TrainingData, config: PEARLConfig, d_user: int, 
     interest, top-1 accuracy (the best-scored property is a positive label) and micro-F1 for
     intent.
 
+    Args:
+        encoder: the frozen text encoder (a sentence-transformers model named ``config.encoder``).
+
     Returns:
         (the embedding rows, notes), or (None, notes) when no task has data (no click log and
         no intent annotations).
@@ -216,12 +220,13 @@ def learn_user_embeddings(data: TrainingData, config: PEARLConfig, d_user: int, 
     rows = representation_rows(data, config.tasks, config.intent_labels)
     if not rows:
         return None, {"learned": False, "reason": "no click log and no intent annotations"}
-    encoder = load_encoder(config.encoder)
     key_texts = sorted({t for r in rows.values() for t in r.keys})
     query_texts = sorted({t for n, r in rows.items() if n != "intent" for t in r.queries})
     keys = torch.from_numpy(cached_encode(encoder, config.encoder, key_texts, progress=progress, max_tokens=KEY_TOKENS))
     pooled = torch.from_numpy(cached_encode(encoder, config.encoder, query_texts, progress=progress))
     key_row, query_row = {t: i for i, t in enumerate(key_texts)}, {t: i for i, t in enumerate(query_texts)}
+    key_index = {n: np.array([key_row[t] for t in r.keys]) for n, r in rows.items()}
+    query_index = {n: np.array([query_row[t] for t in r.queries]) for n, r in rows.items() if n != "intent"}
     rng = np.random.default_rng(seed)
     split = {n: rng.permutation(len(r.labels)) for n, r in rows.items()}
     held = {n: order[: max(1, len(order) // 10)] for n, order in split.items()}
@@ -229,10 +234,8 @@ def learn_user_embeddings(data: TrainingData, config: PEARLConfig, d_user: int, 
 
     def batch(name: str, idx: np.ndarray):
         r = rows[name]
-        g = torch.from_numpy(r.groups[idx])
-        k = keys[[key_row[r.keys[i]] for i in idx]]
-        q = None if name == "intent" else pooled[[query_row[r.queries[i]] for i in idx]]
-        return g, q, k, torch.from_numpy(r.labels[idx])
+        q = None if name == "intent" else pooled[query_index[name][idx]]
+        return torch.from_numpy(r.groups[idx]), q, keys[key_index[name][idx]], torch.from_numpy(r.labels[idx])
 
     torch.manual_seed(seed)
     model = UserTasks(sorted(rows), d_user, keys.shape[-1], config.repr_dim)
@@ -295,22 +298,25 @@ def property_texts(data: TrainingData) -> tuple[dict[str, dict[str, str]], bool]
     return out, stand_in
 
 
-def property_identifiers(texts: Mapping[str, Mapping[str, str]], encoder: str, m: int,
+def property_identifiers(texts: Mapping[str, Mapping[str, str]], encoder, encoder_name: str, m: int,
                          bits: int) -> tuple[dict[str, dict[str, tuple[int, ...]]], dict]:
     """Eq. 3: ``id_p = PQ(encoder(p))``, one product quantizer per property over its distinct
     values (``m`` codes of up to ``bits`` bits; fewer bits when a property has too few values).
 
+    Args:
+        encoder: the text encoder, a sentence-transformers model named ``encoder_name`` (the
+            key of its embedding cache).
+
     Returns:
         (property -> value -> codes, notes: values, bits and values sharing an identifier).
     """
-    model = load_encoder(encoder)
     out: dict[str, dict[str, tuple[int, ...]]] = {}
     notes: dict[str, dict] = {}
     for p in PROPERTIES:
         values = sorted({t[p] for t in texts.values() if p in t})
         if not values:
             continue
-        vectors = cached_encode(model, encoder, values, progress=True)
+        vectors = cached_encode(encoder, encoder_name, values, progress=True)
         codes, used = pq_docids(vectors, m, bits)
         out[p] = {v: tuple(int(c) for c in row) for v, row in zip(values, codes)}
         notes[p] = {"values": len(values), "bits": used,
@@ -453,7 +459,7 @@ class PEARL(BaseRetriever):
         cfg = self.config
         texts, stand_in = property_texts(data)
         properties = [p for p in PROPERTIES if any(p in t for t in texts.values())]
-        identifiers, id_notes = property_identifiers(texts, cfg.encoder, cfg.pq_m, cfg.pq_bits)
+        identifiers, id_notes = property_identifiers(texts, self.encoder, cfg.encoder, cfg.pq_m, cfg.pq_bits)
         detector = OfflineIntentDetector(self._encode)
         detector_notes = detector.fit(data, properties)
         predicted = dict(zip([q.qid for q in data.queries], detector.rank([q.text for q in data.queries])))
@@ -490,7 +496,7 @@ class PEARL(BaseRetriever):
                "dataset": data.fingerprint, "seed": self.seed}
 
         def build(folder: Path) -> None:
-            rows, notes = learn_user_embeddings(data, cfg, table.shape[1], self.seed)
+            rows, notes = learn_user_embeddings(data, cfg, table.shape[1], self.seed, self.encoder)
             if rows is not None:
                 np.save(folder / "ue.npy", rows)
             _write_json(folder / "notes.json", notes)
@@ -508,12 +514,14 @@ class PEARL(BaseRetriever):
             table[ids] = rows * scale
         return ids, {**notes, "scale": round(float(scale), 6)}
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        from systems.encoders import encode
+    @cached_property
+    def encoder(self):
+        """The frozen text encoder, loaded once, on first use (identifiers, user embeddings and
+        the intent detector share it)."""
+        return load_encoder(self.config.encoder)
 
-        if not hasattr(self, "_encoder"):
-            self._encoder = load_encoder(self.config.encoder)
-        return encode(self._encoder, texts)
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        return encode(self.encoder, texts)
 
     # ------------------------------------------------------------------ load and search
 
@@ -566,7 +574,7 @@ class PEARL(BaseRetriever):
                     batch = rows[start: start + DECODE_BATCH]
                     for i, found in zip(batch, self._decode(p, [sources[i] for i in batch])):
                         retrieved[i][step] = found
-        weights = [[intent_weights(o)[p] if cfg.intent_guided else 1.0 for p in o] for o in order]
+        weights = [list(intent_weights(o).values()) if cfg.intent_guided else [1.0] * len(o) for o in order]
         return [funnel_rank(r, w, k, cfg.intent_guided) for r, w in zip(retrieved, weights)]
 
     def _decode(self, prop: str, sources: Sequence[str]) -> list[dict[str, float]]:

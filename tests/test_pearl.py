@@ -16,6 +16,7 @@ from systems.pearl import (
     ABLATIONS, GROUP_TOKENS, PEARL, PROPERTY_TOKENS, Attention, PEARLConfig, code_tokens, funnel_rank, group_index,
     learn_user_embeddings, pearl_examples, property_texts, representation_rows,
 )
+from systems.encoders import load_encoder
 from systems.registry import registry
 from systems.seq2seq import Seq2Seq, Seq2SeqConfig
 
@@ -224,7 +225,8 @@ def test_representation_rows_per_task():
 def test_user_embeddings_learn_group_taste_from_clicks():
     users, clicks = _click_log(600)
     config = PEARLConfig(tasks=("interest",), repr_steps=150, repr_batch=64, repr_lr=3e-3)
-    rows, notes = learn_user_embeddings(_data(users, clicks), config, 16, seed=0, progress=False)
+    rows, notes = learn_user_embeddings(_data(users, clicks), config, 16, seed=0, encoder=load_encoder(config.encoder),
+                                        progress=False)
     assert rows.shape == (len(GROUP_TOKENS), 16)
     assert notes["held_out"]["interest_entity"]["auc"] > 0.9  # the group alone decides the click
     assert notes["loss_last_20"] < notes["loss_first_20"]
@@ -232,7 +234,7 @@ def test_user_embeddings_learn_group_taste_from_clicks():
 
 def test_no_click_log_and_no_annotations_learn_nothing():
     data = TrainingData("t", "f", (Sticker("a", meaning="hi"),), {}, (TrainQuery("q", None, "hi"),), {"q": {"a": 1}})
-    rows, notes = learn_user_embeddings(data, PEARLConfig(), 16, seed=0, progress=False)
+    rows, notes = learn_user_embeddings(data, PEARLConfig(), 16, seed=0, encoder=None, progress=False)
     assert rows is None and not notes["learned"]
 
 
