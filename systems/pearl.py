@@ -438,7 +438,15 @@ def _shared(kind: str, key: Mapping, build: Callable[[Path], None]) -> Path:
 
 class PEARL(BaseRetriever):
     """PEARL: personalized generative retrieval with user-group tokens, property identifiers,
-    an intent-aware loss and funnel decoding (see the module docstring)."""
+    an intent-aware loss and funnel decoding (see the module docstring).
+
+    Deviations from the paper (:data:`PEARL_DEVIATIONS`, also in the card and every run's
+    metadata): the shared backbone is trained from scratch at a CPU budget; the frozen encoder is
+    the offline MiniLM, not bert-base-chinese; intents come from an offline detector unless
+    ``intent_detector=llm``; indexing is over distinct property values; code tokens are shared
+    by the properties; intent labels are the top two intents; the user embeddings are learned at
+    the backbone's width and rescaled once.
+    """
 
     card = SystemCard(
         name="pearl", label="PEARL", family="Generative", baseline=False,
