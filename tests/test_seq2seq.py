@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from systems.constrained import PrefixTrie, decoded_items
-from systems.seq2seq import Seq2Seq, Seq2SeqConfig, _wordpiece, train_steps
+from systems.seq2seq import Seq2Seq, Seq2SeqConfig, _wordpiece, train_steps, warmup_steps
 
 CORPUS = ["good afternoon all of you", "kermit the frog", "tiny duck", "will you marry me", "roro panda",
           "get rich", "fortune comes", "huh confused", "pikachu cat", "feeling down sis"]
@@ -27,6 +27,12 @@ def _model() -> Seq2Seq:
 def test_budget_is_epochs_capped_by_max_steps():
     assert train_steps(Seq2SeqConfig(batch_size=10, epochs=2.0, max_steps=1000), 55) == 11
     assert train_steps(Seq2SeqConfig(batch_size=10, epochs=2.0, max_steps=5), 55) == 5
+
+
+def test_warmup_is_at_most_a_tenth_of_the_run():
+    assert warmup_steps(Seq2SeqConfig(warmup=200), 2400) == 200
+    assert warmup_steps(Seq2SeqConfig(warmup=200), 800) == 80
+    assert warmup_steps(Seq2SeqConfig(warmup=200), 5) == 0
 
 
 def test_identifier_tokens_are_single_vocabulary_entries():
