@@ -102,6 +102,8 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
     def report(o: harness.RunOutcome) -> None:
         if o.status == "failed":
             click.echo(f"  FAILED {o.system} seed {o.seed}: {o.error}", err=True)
+        elif o.status == "n/a":
+            click.echo(f"  n/a    {o.system} seed {o.seed}: not applicable ({o.error})", err=True)
         else:
             click.echo(f"  {o.status:6s} {o.system} seed {o.seed}: fit {o.fit_s:.1f}s, search {o.search_s:.1f}s", err=True)
 

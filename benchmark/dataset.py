@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from benchmark.images import images_for
 from benchmark.io import (
     DatasetError,
     read_json,
@@ -103,6 +104,7 @@ class Dataset:
             queries=self.train_queries,
             qrels={q: dict(d) for q, d in self.train_qrels.items()},
             clicks=self.clicks,
+            images=images_for(self),
         )
 
     def test_queries(self) -> list[Query]:

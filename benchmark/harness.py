@@ -33,7 +33,7 @@ from benchmark.dataset import Dataset
 from benchmark.io import atomic_open, replace_dir, stable_hash, write_json
 from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData
-from systems.base import Ranking, config_dict, top_k
+from systems.base import NotApplicable, Ranking, config_dict, top_k
 
 SEARCH_BATCH = 256
 CHECKPOINTS = "checkpoints"
@@ -47,7 +47,7 @@ class RunOutcome:
 
     system: str
     seed: int
-    status: str  # "done", "cached" (run reused), or "failed"
+    status: str  # "done", "cached" (run reused), "n/a" (not applicable to the dataset) or "failed"
     fit_s: float = 0.0
     search_s: float = 0.0
     error: str = ""
@@ -162,7 +162,9 @@ def run_system(
     """Fit (or load) one system for one seed, search all test pairs, write run + metadata.
 
     A system that raises is recorded as failed (its metadata holds the error) and the outcome
-    says so; the exception does not propagate.
+    says so; the exception does not propagate. A system that raises
+    :class:`~systems.base.NotApplicable` (the dataset lacks what it needs) is recorded as not
+    applicable, with the reason; tables show it as such.
     """
     name = cls.card.name
     run_path, meta_path = run_paths(out_dir, name, seed)
@@ -184,6 +186,9 @@ def run_system(
         start = time.perf_counter()
         rankings = search_all(system, queries, k, {s.id for s in dataset.stickers}, f"{name} seed {seed}", progress)
         search_s = time.perf_counter() - start
+    except NotApplicable as e:
+        write_json(meta_path, {**base, "status": "not applicable", "reason": str(e)})
+        return RunOutcome(name, seed, "n/a", error=str(e))
     except Exception as e:  # noqa: BLE001 - any system error is reported, the others go on
         write_json(meta_path, {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
                                "traceback": traceback.format_exc()})

@@ -37,11 +37,12 @@ def stable_hash(obj: Any, length: int = 12) -> str:
 
 
 @contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "w") -> Iterator[Any]:
+def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[Any]:
     """Open a temporary file beside ``path``; on success fsync and rename it over ``path``.
 
     An exception (or a kill) leaves ``path`` untouched: it holds either the old or the new
-    content, never a torn write.
+    content, never a torn write. ``durable=False`` skips the fsync (for cache files that can be
+    rebuilt, where a power loss may lose the file but never tears it).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,8 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[Any]:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -9,7 +9,10 @@ fields.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from benchmark.images import StickerImages
 
 PROPERTIES: tuple[str, ...] = ("ocr", "ip", "entity", "style", "meaning")
 """The five sticker properties of the PEARL paper (Section 2), in the paper's order."""
@@ -93,7 +96,8 @@ class TrainingData:
     """Everything a system may learn from: the training side of a dataset.
 
     Built by :meth:`benchmark.dataset.Dataset.training_data`; it holds no test qrels, no test
-    queries and no simulator-only field.
+    queries and no simulator-only field. ``images`` gives the stickers' pictures (files of a real
+    dataset, or renders of the sticker properties for wechat-sim), None if the dataset has none.
     """
 
     name: str
@@ -103,6 +107,7 @@ class TrainingData:
     queries: tuple[TrainQuery, ...]
     qrels: Qrels
     clicks: tuple[Click, ...] = field(default=())
+    images: StickerImages | None = None
 
     def train_queries_by_sticker(self) -> dict[str, list[str]]:
         """Texts of the training queries labelled relevant to each sticker (in qid order)."""

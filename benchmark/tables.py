@@ -45,6 +45,7 @@ TABLE2_METRICS: tuple[str, ...] = ("mrr@10", "recall@10", "mrr@20", "recall@20")
 DELTA_METRICS: tuple[str, ...] = ("mrr@10", "recall@10")
 """The paper's Table 2 metrics: their difference to PEARL gets a column."""
 DAGGER = "†"
+NOT_APPLICABLE = "n/a"
 METRIC_NAMES = {"mrr": "MRR", "recall": "Recall"}
 
 
@@ -57,8 +58,9 @@ class SystemScores:
     family: str
     baseline: bool
     seeds: list[int]
-    per_query: pd.DataFrame  # qid x metric, mean over seeds
+    per_query: pd.DataFrame  # qid x metric, mean over seeds (NaN when not applicable)
     metas: list[dict]  # the run metadata of each seed
+    not_applicable: str = ""  # why the system does not apply to the dataset, if it does not
 
     @property
     def means(self) -> pd.Series:
@@ -76,28 +78,43 @@ def collect(out_dir: Path, dataset: Dataset, include: Callable[[dict], bool] = l
     runs_dir = out_dir / "runs"
     found: list[SystemScores] = []
     for folder in sorted(p for p in runs_dir.glob("*") if p.is_dir()):
-        metas = []
+        metas, skipped = [], []
         for meta_path in sorted(folder.glob("seed-*.json")):
             meta = json.loads(meta_path.read_text())
             run_path = meta_path.with_suffix(".trec")
-            if meta.get("status") != "ok" or not run_path.exists() or not include(meta["card"]):
+            if meta.get("status") not in ("ok", "not applicable") or not include(meta["card"]):
                 continue
             if meta["dataset"]["fingerprint"] != dataset.fingerprint:
-                print(f"warning: skipping {run_path}: made on another version of {dataset.name}",
+                print(f"warning: skipping {meta_path}: made on another version of {dataset.name}",
                       file=sys.stderr)
                 continue
-            metas.append((meta, run_path))
-        if not metas:
-            continue
-        scores = [per_query_scores(dataset.test_qrels, read_run(path)) for _, path in metas]
-        card = metas[-1][0]["card"]
-        found.append(SystemScores(
-            name=card["name"], label=card["label"], family=card["family"], baseline=card["baseline"],
-            seeds=sorted(m["seed"] for m, _ in metas),
-            per_query=sum(scores[1:], scores[0]) / len(scores),
-            metas=[m for m, _ in metas],
-        ))
+            if meta["status"] == "not applicable":
+                skipped.append(meta)
+            elif run_path.exists():
+                metas.append((meta, run_path))
+        if metas:
+            found.append(_scored(dataset, metas))
+        elif skipped:
+            found.append(_not_applicable(dataset, skipped[-1]))
     return sorted(found, key=_row_order)
+
+
+def _scored(dataset: Dataset, metas: list[tuple[dict, Path]]) -> SystemScores:
+    """A system's runs scored against the test qrels, averaged over its seeds."""
+    scores = [per_query_scores(dataset.test_qrels, read_run(path)) for _, path in metas]
+    card = metas[-1][0]["card"]
+    return SystemScores(
+        name=card["name"], label=card["label"], family=card["family"], baseline=card["baseline"],
+        seeds=sorted(m["seed"] for m, _ in metas), per_query=sum(scores[1:], scores[0]) / len(scores),
+        metas=[m for m, _ in metas])
+
+
+def _not_applicable(dataset: Dataset, meta: dict) -> SystemScores:
+    """A table row for a system that does not apply to the dataset: no scores, a reason."""
+    card = meta["card"]
+    empty = pd.DataFrame(float("nan"), index=pd.Index(sorted(dataset.test_qrels), name="qid"), columns=list(METRICS))
+    return SystemScores(name=card["name"], label=card["label"], family=card["family"], baseline=card["baseline"],
+                        seeds=[], per_query=empty, metas=[meta], not_applicable=meta["reason"])
 
 
 def _row_order(s: SystemScores) -> tuple:
@@ -114,6 +131,7 @@ def significance(systems: list[SystemScores], seed: int = 0) -> pd.DataFrame:
         t-test and the permutation test, and ``significant``: better than the best baseline
         with both adjusted p-values <= 0.05.
     """
+    systems = [s for s in systems if not s.not_applicable]
     baselines = [s for s in systems if s.baseline]
     if not baselines:
         return pd.DataFrame()
@@ -166,9 +184,13 @@ def _cells(systems: list[SystemScores], sig: pd.DataFrame, bold: str, star: str,
            metrics: Sequence[str] = METRICS) -> list[list[str]]:
     """Formatted metric cells with the column best in ``bold`` and significant results marked with ``star``."""
     starred = _marked(sig)
-    best = {m: max(round(s.means[m], 4) for s in systems) for m in metrics}
+    scored = [s for s in systems if not s.not_applicable]
+    best = {m: max((round(s.means[m], 4) for s in scored), default=None) for m in metrics}
     rows = []
     for s in systems:
+        if s.not_applicable:
+            rows.append([NOT_APPLICABLE] * len(metrics))
+            continue
         row = []
         for m in metrics:
             value = round(s.means[m], 4)
@@ -242,20 +264,25 @@ def _seed_text(systems: Sequence[SystemScores]) -> str:
 
 
 def _footnote(systems: list[SystemScores], sig: pd.DataFrame) -> str:
-    seed_text = _seed_text(systems)
+    seed_text = _seed_text([s for s in systems if not s.not_applicable])
     if sig.empty:
-        return f"Means over {seed_text} seed(s); no baseline to test against."
-    best = sig["best_baseline"].iloc[0]
-    label = next(s.label for s in systems if s.name == best)
-    return (f"Means over {seed_text} seed(s). Bold: best in column. * marks a significant gain over "
-            f"the best baseline ({label}, by MRR@10): paired t-test and permutation test, both "
-            f"p <= {ALPHA} after Holm correction.")
+        text = f"Means over {seed_text} seed(s); no baseline to test against."
+    else:
+        best = sig["best_baseline"].iloc[0]
+        label = next(s.label for s in systems if s.name == best)
+        text = (f"Means over {seed_text} seed(s). Bold: best in column. * marks a significant gain over "
+                f"the best baseline ({label}, by MRR@10): paired t-test and permutation test, both "
+                f"p <= {ALPHA} after Holm correction.")
+    reasons = sorted({s.not_applicable for s in systems if s.not_applicable})
+    if reasons:
+        text += f" {NOT_APPLICABLE}: not applicable ({'; '.join(reasons)})."
+    return text
 
 
 def _csv_row(s: SystemScores, group: str, metrics: Sequence[str], marked: set[tuple[str, str]]) -> dict:
     """A system's table row for CSV: identity, seed count, means and significance flags."""
     row = {"group": group, "system": s.name, "model": s.label, "seeds": len(s.seeds)}
-    row.update({m: f"{s.means[m]:.4f}" for m in metrics})
+    row.update({m: NOT_APPLICABLE if s.not_applicable else f"{s.means[m]:.4f}" for m in metrics})
     row.update({f"{m}_significant": (s.name, m) in marked for m in metrics})
     return row
 
@@ -311,13 +338,13 @@ def write_table1(out_dir: Path, dataset: Dataset) -> list[Path]:
 
 def provenance_record(systems: list[SystemScores], dataset: Dataset) -> dict:
     """Where the tables come from: the dataset card and every run's metadata."""
-    keep = ("card", "config", "seed", "key", "versions", "commit", "machine", "fit_s", "fit_cached",
-            "search_s", "ms_per_query", "notes", "wall_time_utc")
+    keep = ("status", "reason", "card", "config", "seed", "key", "versions", "commit", "machine", "fit_s",
+            "fit_cached", "search_s", "ms_per_query", "notes", "wall_time_utc")
     return {
         "dataset": {k: dataset.card.get(k) for k in ("name", "version", "source", "licence", "generator",
                                                      "counts", "files")}
         | {"fingerprint": dataset.fingerprint},
-        "runs": {s.name: [{k: m.get(k) for k in keep} for m in s.metas] for s in systems},
+        "runs": {s.name: [{k: m[k] for k in keep if k in m} for m in s.metas] for s in systems},
     }
 
 

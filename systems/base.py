@@ -9,10 +9,13 @@ Artifacts are cached: a later run with the same key only calls ``load``.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
+from benchmark.io import stable_hash
+from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData
 
 FAMILIES: tuple[str, ...] = ("Popularity-based", "Traditional", "Cross-modal", "Generative")
@@ -53,6 +56,25 @@ def top_k(scored: Iterable[tuple[str, float]], k: int | None = None) -> Ranking:
     """
     ranked = sorted(sorted(scored, key=lambda x: x[0], reverse=True), key=lambda x: -x[1])
     return ranked if k is None else ranked[:k]
+
+
+class NotApplicable(Exception):
+    """Raised by ``fit`` when a dataset lacks what the system needs (e.g. sticker images for a
+    cross-modal system): the harness records the run as not applicable instead of failed."""
+
+
+def shared_artifact(kind: str, key: Mapping, build: Callable[[Path], None]) -> Path:
+    """A folder under ``.cache/shared/<kind>/`` built once per key and reused by every system
+    that asks with the same key (PEARL and PEARL-IG share a trained model; the cross-modal
+    systems share a pre-trained CLIP). ``build`` may be interrupted: it runs again in the same
+    folder, where its ``checkpoints/`` are kept."""
+    folder = cache_dir() / "shared" / kind / stable_hash(dict(key))
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        build(folder)
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        (folder / ".complete").write_text("ok\n")
+    return folder
 
 
 @dataclass(frozen=True)
@@ -134,6 +156,6 @@ def parse_overrides(config_cls: type, overrides: dict[str, str]) -> Any:
 
 
 __all__ = [
-    "FAMILIES", "Ranking", "SystemCard", "top_k", "NoConfig", "Retriever", "BaseRetriever",
+    "FAMILIES", "Ranking", "SystemCard", "top_k", "NotApplicable", "shared_artifact", "NoConfig", "Retriever", "BaseRetriever",
     "config_dict", "parse_overrides",
 ]

@@ -26,6 +26,7 @@ from benchmark.records import Query, TrainingData
 from systems.base import BaseRetriever, Ranking, SystemCard, top_k
 from systems.encoders import DEFAULT_ENCODER, encode, load_encoder, set_threads
 from systems.lexical import BM25
+from systems.optim import adamw_schedule
 
 # --------------------------------------------------------------------------- index
 
@@ -148,14 +149,9 @@ class DualEncoderTrainer:
     """
 
     def __init__(self, query_model, doc_model, total_steps: int, lr: float, warmup: int, grad_norm: float):
-        import torch
-
         self.query_model, self.doc_model, self.grad_norm = query_model, doc_model, grad_norm
         self.params = list({id(p): p for m in (query_model, doc_model) for p in m.parameters()}.values())
-        self.optimizer = torch.optim.AdamW(self.params, lr=lr)
-        decay = max(1, total_steps - warmup)
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (total_steps - s) / decay)))
+        self.optimizer, self.schedule = adamw_schedule(self.params, lr, total_steps, warmup)
         self.losses: list[float] = []
 
     def train(self, batches: Iterator[Batch], steps: int, progress: bool = True, desc: str = "train") -> list[float]:

@@ -26,7 +26,6 @@ training queries, and one with neither by its id.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -35,10 +34,9 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from benchmark.io import atomic_open, stable_hash
-from benchmark.paths import cache_dir
+from benchmark.io import atomic_open
 from benchmark.records import Query, TrainingData
-from systems.base import BaseRetriever, Ranking, SystemCard, top_k
+from systems.base import BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
 from systems.constrained import PrefixTrie, decoded_items
 from systems.encoders import DEFAULT_ENCODER, set_threads
 from systems.ngrams import NgramIndex, document_score, key_weight
@@ -258,12 +256,14 @@ def pseudo_queries(data: TrainingData, config, seed: int, progress: bool = True)
     Returns:
         (sticker id -> pseudo-queries, generator notes).
     """
-    key = stable_hash({"generator": generator_config(config), "dataset": data.fingerprint, "seed": seed})
-    folder = cache_dir() / "shared" / "pseudo-queries" / key
-    done = folder / "queries.json"
-    if done.exists():
-        saved = json.loads(done.read_text())
-        return saved["queries"], saved["notes"]
+    key = {"generator": generator_config(config), "dataset": data.fingerprint, "seed": seed}
+    folder = shared_artifact("pseudo-queries", key, lambda f: _sample_pseudo_queries(data, config, seed, f, progress))
+    saved = json.loads((folder / "queries.json").read_text())
+    return saved["queries"], saved["notes"]
+
+
+def _sample_pseudo_queries(data: TrainingData, config, seed: int, folder: Path, progress: bool) -> None:
+    """Train the query generator in ``folder`` and write its samples to ``queries.json``."""
     docs = data.sticker_documents()
     pairs = [(docs[s], text) for text, s in retrieval_pairs(data)]
     model, notes = _fit_backbone(
@@ -280,9 +280,7 @@ def pseudo_queries(data: TrainingData, config, seed: int, progress: bool = True)
         bar.update(len(batch))
     bar.close()
     notes = {**notes, "pseudo_queries": sum(len(v) for v in queries.values())}
-    _write_json(done, {"queries": queries, "notes": notes})
-    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-    return queries, notes
+    _write_json(folder / "queries.json", {"queries": queries, "notes": notes})
 
 
 class DSIQG(DSI):

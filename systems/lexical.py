@@ -85,33 +85,45 @@ class BM25(BaseRetriever):
     Config = BM25Config
 
     def fit(self, data: TrainingData, artifacts: Path) -> None:
-        indexer_cls, _ = lucene()
         docs = data.sticker_documents()
-        index = str(artifacts / "index")
-        if self.config.language == "en":
-            indexer = indexer_cls(index, threads=self.config.threads)
-        else:
-            args = ["-index", index, "-language", self.config.language]
-            indexer = indexer_cls(args=args, threads=self.config.threads)
-        indexer.add_batch_dict([{"id": sid, "contents": text} for sid, text in docs.items()])
-        indexer.close()
+        build_index(docs, artifacts / "index", self.config)
         self._notes["empty_documents"] = sum(1 for t in docs.values() if not t.strip())
 
     def load(self, artifacts: Path) -> None:
-        _, searcher_cls = lucene()
-        self.searcher = searcher_cls(str(artifacts / "index"))
-        self.searcher.set_bm25(self.config.k1, self.config.b)
-        if self.config.language != "en":
-            self.searcher.set_language(self.config.language)
+        self.searcher = open_searcher(artifacts / "index", self.config)
 
     def search(self, queries: Sequence[Query], k: int) -> list[Ranking]:
-        # Lucene breaks ties by internal doc order; fetch deeper so that top_k can apply the
-        # trec_eval tie rule at the cutoff (exact unless more than `depth` stickers tie).
-        depth = max(self.config.tie_depth, k)
-        qids = [str(i) for i in range(len(queries))]
-        hits = self.searcher.batch_search(
-            [q.text for q in queries], qids, k=depth, threads=self.config.threads
-        )
-        # Anserini separates tied scores by tiny docid-ordered offsets below 1e-4; rounding them
-        # away restores the ties, which top_k then breaks by the suite's trec_eval rule.
-        return [top_k(((h.docid, round(float(h.score), 4)) for h in hits.get(i, [])), k) for i in qids]
+        return search_texts(self.searcher, [q.text for q in queries], k, self.config)
+
+
+def build_index(docs: dict[str, str], folder: Path, config: BM25Config) -> None:
+    """A Lucene index of ``docs`` (sticker id -> text) in ``folder``."""
+    indexer_cls, _ = lucene()
+    if config.language == "en":
+        indexer = indexer_cls(str(folder), threads=config.threads)
+    else:
+        indexer = indexer_cls(args=["-index", str(folder), "-language", config.language], threads=config.threads)
+    indexer.add_batch_dict([{"id": sid, "contents": text} for sid, text in docs.items()])
+    indexer.close()
+
+
+def open_searcher(folder: Path, config: BM25Config):
+    """A BM25 searcher over the index in ``folder``."""
+    _, searcher_cls = lucene()
+    searcher = searcher_cls(str(folder))
+    searcher.set_bm25(config.k1, config.b)
+    if config.language != "en":
+        searcher.set_language(config.language)
+    return searcher
+
+
+def search_texts(searcher, texts: Sequence[str], k: int, config: BM25Config) -> list[Ranking]:
+    """The top ``k`` stickers of each text, ties broken by the trec_eval rule."""
+    # Lucene breaks ties by internal doc order; fetch deeper so that top_k can apply the
+    # trec_eval tie rule at the cutoff (exact unless more than `depth` stickers tie).
+    depth = max(config.tie_depth, k)
+    qids = [str(i) for i in range(len(texts))]
+    hits = searcher.batch_search(list(texts), qids, k=depth, threads=config.threads)
+    # Anserini separates tied scores by tiny docid-ordered offsets below 1e-4; rounding them
+    # away restores the ties, which top_k then breaks by the suite's trec_eval rule.
+    return [top_k(((h.docid, round(float(h.score), 4)) for h in hits.get(i, [])), k) for i in qids]

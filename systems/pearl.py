@@ -36,7 +36,7 @@ import shutil
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from tqdm import tqdm
 from benchmark.io import stable_hash
 from benchmark.paths import cache_dir
 from benchmark.records import AGE_GROUPS, GENDERS, PROPERTIES, Query, TrainingData, User
-from systems.base import BaseRetriever, Ranking, SystemCard, top_k
+from systems.base import BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
 from systems.constrained import PrefixTrie, decoded_items
 from systems.encoders import DEFAULT_ENCODER, cached_encode, encode, load_encoder, set_threads
 from systems.generative import BACKBONE_DEVIATION, DECODE_BATCH, _write_json, pq_docids
@@ -423,19 +423,6 @@ PEARL_DEVIATIONS = (
 )
 
 
-def _shared(kind: str, key: Mapping, build: Callable[[Path], None]) -> Path:
-    """A folder under ``.cache/shared/<kind>/`` built once per key and reused by every system
-    that asks with the same key (PEARL and PEARL-IG share a trained model). ``build`` may be
-    interrupted: it runs again in the same folder, where its ``checkpoints/`` are kept."""
-    folder = cache_dir() / "shared" / kind / stable_hash(dict(key))
-    if not (folder / ".complete").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        build(folder)
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-        (folder / ".complete").write_text("ok\n")
-    return folder
-
-
 class PEARL(BaseRetriever):
     """PEARL: personalized generative retrieval with user-group tokens, property identifiers,
     an intent-aware loss and funnel decoding (see the module docstring).
@@ -460,7 +447,7 @@ class PEARL(BaseRetriever):
     def fit(self, data: TrainingData, artifacts: Path) -> None:
         fit_config = {k: v for k, v in asdict(self.config).items() if k not in INFERENCE_ONLY}
         key = {"pearl": fit_config, "dataset": data.fingerprint, "seed": self.seed}
-        folder = _shared("pearl", key, lambda f: self._build(data, f))
+        folder = shared_artifact("pearl", key, lambda f: self._build(data, f))
         shutil.copytree(folder, artifacts, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
 
     def _build(self, data: TrainingData, folder: Path) -> None:
@@ -509,7 +496,7 @@ class PEARL(BaseRetriever):
                 np.save(folder / "ue.npy", rows)
             _write_json(folder / "notes.json", notes)
 
-        folder = _shared("user-embeddings", key, build)
+        folder = shared_artifact("user-embeddings", key, build)
         notes = json.loads((folder / "notes.json").read_text())
         if not (folder / "ue.npy").exists():
             return [], notes

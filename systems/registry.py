@@ -15,14 +15,17 @@ import importlib
 from importlib.metadata import entry_points
 
 from systems.base import Retriever, SystemCard
+from systems.crossmodal import CNCLIP, StickerCLIP
 from systems.dense import ANCE, DPR
 from systems.generative import DSI, DSIQG, GENRE, MINDER, Ultron
 from systems.lexical import BM25
 from systems.pearl import ABLATIONS, PEARL
+from systems.persrv import PerSRV
 from systems.popularity import GPop, UPop
 
 ENTRY_POINT_GROUP = "stickerbench.systems"
-BUILTINS: tuple[type, ...] = (GPop, UPop, BM25, DPR, ANCE, DSI, DSIQG, GENRE, Ultron, MINDER, PEARL, *ABLATIONS)
+BUILTINS: tuple[type, ...] = (GPop, UPop, BM25, DPR, ANCE, CNCLIP, StickerCLIP, PerSRV, DSI, DSIQG, GENRE, Ultron,
+                              MINDER, PEARL, *ABLATIONS)
 
 
 class RegistryError(Exception):

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from benchmark.io import atomic_open
 from systems.constrained import ConstrainedLogitsProcessor, Constraint
 from systems.encoders import resolve_model, set_threads
+from systems.optim import adamw_schedule
 
 BUILTIN_BACKBONES = ("bart-small", "minilm-bert2bert")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -250,11 +251,7 @@ class Seq2Seq:
         set_threads(config.threads or None)
         steps = train_steps(config, len(examples))
         batches = _batch_order(len(examples), steps, config.batch_size, seed)
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.01)
-        warmup = warmup_steps(config, steps)
-        decay = max(1, steps - warmup)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / decay)))
+        optimizer, schedule = adamw_schedule(self.model.parameters(), config.lr, steps, warmup_steps(config, steps))
         path = checkpoints / f"{desc.replace(' ', '-')}.pt"
         step, losses = 0, []
         torch.manual_seed(seed)
