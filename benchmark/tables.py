@@ -14,7 +14,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,14 @@ from benchmark.dataset import Dataset
 from benchmark.evaluate import CUTOFFS, KEY_METRIC, METRICS, holm, per_query_scores, permutation_test, t_test
 from benchmark.harness import read_run
 from benchmark.io import read_jsonl, write_json, write_text
-from systems.base import FAMILIES
+from systems.base import FAMILIES, config_dict
 from systems.registry import BUILTINS
 
 ALPHA = 0.05
 BUILTIN_ORDER = [cls.card.name for cls in BUILTINS]
+DEFAULT_CONFIGS = {cls.card.name: json.loads(json.dumps(config_dict(cls.Config()))) for cls in BUILTINS}
+"""Each built-in system's current default config, as run metadata stores it (JSON types)."""
+NON_DEFAULT = "‡"
 
 PEARL = "pearl"
 ABLATION = "Ablation"
@@ -65,6 +68,21 @@ class SystemScores:
     @property
     def means(self) -> pd.Series:
         return self.per_query.mean()
+
+    @property
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        """Config fields where the runs differ from the system's current defaults: field ->
+        (run value, default). Empty for plugins, for runs made with the defaults and for runs
+        whose metadata has no config."""
+        default, config = DEFAULT_CONFIGS.get(self.name), self.metas[-1].get("config")
+        if default is None or config is None:
+            return {}
+        return {k: (config.get(k), v) for k, v in default.items() if config.get(k) != v}
+
+    @property
+    def row_label(self) -> str:
+        """The model label, marked with :data:`NON_DEFAULT` if the runs used other settings."""
+        return self.label + (NON_DEFAULT if self.changes else "")
 
 
 def collect(out_dir: Path, dataset: Dataset, include: Callable[[dict], bool] = lambda card: True) -> list[SystemScores]:
@@ -221,7 +239,7 @@ def to_markdown(systems: list[SystemScores], sig: pd.DataFrame, caption: str) ->
     for s, cells in zip(systems, _cells(systems, sig, "**{}**", "\\*")):
         group = s.family if s.family != previous else ""
         previous = s.family
-        lines.append(_md_row([group, s.label, *cells]))
+        lines.append(_md_row([group, s.row_label, *cells]))
     return "\n".join(lines) + "\n\n" + _footnote(systems, sig) + "\n"
 
 
@@ -244,7 +262,7 @@ def to_latex(systems: list[SystemScores], sig: pd.DataFrame, caption: str) -> st
             group = f"\\multirow{{{size}}}{{*}}{{{_latex_escape(s.family)}}}"
         else:
             group = ""
-        lines.append(f"{group} & {_latex_escape(s.label)} & " + " & ".join(row) + " \\\\")
+        lines.append(f"{group} & {_latex_escape(s.row_label)} & " + " & ".join(row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}",
               f"\\caption{{{_latex_escape(caption)} {_latex_escape(_footnote(systems, sig))}}}",
               "\\label{tab:main}", "\\end{table}"]
@@ -253,7 +271,7 @@ def to_latex(systems: list[SystemScores], sig: pd.DataFrame, caption: str) -> st
 
 def _latex_escape(text: str) -> str:
     for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("*", "$^*$"),
-                 (DAGGER, "$^\\dagger$"), ("Δ", "$\\Delta$")):
+                 (DAGGER, "$^\\dagger$"), (NON_DEFAULT, "$^\\ddagger$"), ("Δ", "$\\Delta$")):
         text = text.replace(a, b)
     return text
 
@@ -276,7 +294,17 @@ def _footnote(systems: list[SystemScores], sig: pd.DataFrame) -> str:
     reasons = sorted({s.not_applicable for s in systems if s.not_applicable})
     if reasons:
         text += f" {NOT_APPLICABLE}: not applicable ({'; '.join(reasons)})."
-    return text
+    return text + _changes_note(systems)
+
+
+def _changes_note(systems: Sequence[SystemScores]) -> str:
+    """The footnote naming, for each row marked :data:`NON_DEFAULT`, the settings it ran with."""
+    marked = [s for s in systems if s.changes]
+    if not marked:
+        return ""
+    parts = [f"{s.label} ({', '.join(f'{k} {run} [now {now}]' for k, (run, now) in s.changes.items())})"
+             for s in marked]
+    return f" {NON_DEFAULT} run with settings other than the current defaults: {'; '.join(parts)}."
 
 
 def _csv_row(s: SystemScores, group: str, metrics: Sequence[str], marked: set[tuple[str, str]]) -> dict:
@@ -284,6 +312,7 @@ def _csv_row(s: SystemScores, group: str, metrics: Sequence[str], marked: set[tu
     row = {"group": group, "system": s.name, "model": s.label, "seeds": len(s.seeds)}
     row.update({m: NOT_APPLICABLE if s.not_applicable else f"{s.means[m]:.4f}" for m in metrics})
     row.update({f"{m}_significant": (s.name, m) in marked for m in metrics})
+    row["non_default_settings"] = ";".join(f"{k}={run}" for k, (run, _) in s.changes.items())
     return row
 
 
@@ -406,10 +435,10 @@ def _table2_footnote(groups: list[tuple[str, list[SystemScores]]]) -> str:
     systems = [s for _, members in groups for s in members]
     text = f"Means over {_seed_text(systems)} seed(s)."
     if len(systems) == 1:
-        return f"{text} No ablation runs to compare with PEARL."
+        return f"{text} No ablation runs to compare with PEARL.{_changes_note(systems)}"
     return (f"{text} Δ: difference to PEARL. {DAGGER} marks a significant difference from PEARL (either "
             f"direction): paired t-test and permutation test, both p <= {ALPHA} after Holm correction over "
-            f"the {len(systems) - 1} variant(s), per metric.")
+            f"the {len(systems) - 1} variant(s), per metric.{_changes_note(systems)}")
 
 
 def table2_markdown(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFrame, caption: str) -> str:
@@ -420,7 +449,7 @@ def table2_markdown(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFr
     for heading, members in groups:
         if heading:
             lines.append(_md_row([f"*{heading}*", *[""] * (len(header) - 1)]))
-        lines += [_md_row([s.label, *cells[s.name]]) for s in members]
+        lines += [_md_row([s.row_label, *cells[s.name]]) for s in members]
     return "\n".join(lines) + "\n\n" + _table2_footnote(groups) + "\n"
 
 
@@ -435,7 +464,7 @@ def table2_latex(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFrame
         lines.append("\\midrule")
         if heading:
             lines.append(f"\\multicolumn{{{len(header)}}}{{l}}{{\\textit{{{_latex_escape(heading)}}}}} \\\\")
-        lines += [f"{_latex_escape(s.label)} & " + " & ".join(cells[s.name]) + " \\\\" for s in members]
+        lines += [f"{_latex_escape(s.row_label)} & " + " & ".join(cells[s.name]) + " \\\\" for s in members]
     lines += ["\\bottomrule", "\\end{tabular}",
               f"\\caption{{{_latex_escape(caption)} {_latex_escape(_table2_footnote(groups))}}}",
               "\\label{tab:ablation}", "\\end{table}"]

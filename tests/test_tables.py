@@ -192,3 +192,21 @@ def test_bench_tables_prints_both_tables(results, tiny):
     done = bench("tables", "--profile", "tiny", "--results-dir", str(results))
     assert done.returncode == 0, done.stderr
     assert "**Table 1: retrieval performance" in done.stdout and "**Table 2: ablation study" in done.stdout
+
+
+def test_rows_run_with_non_default_settings_are_marked(tiny, tmp_path):
+    from systems.base import config_dict
+    from systems.pearl import PEARLConfig
+    from systems.registry import registry
+
+    for name, lr in (("pearl", PEARLConfig().lr), ("pearl-ue", 0.123)):
+        _write_run(tmp_path, tiny, name)
+        meta_path = harness.run_paths(tmp_path, name, 0)[1]
+        meta = json.loads(meta_path.read_text())
+        meta["config"] = {**json.loads(json.dumps(config_dict(registry()[name].Config()))), "lr": lr}
+        meta_path.write_text(json.dumps(meta))
+    md = {f.name: f.read_text() for f in tables.write_table2(tmp_path, tiny)}["table2.md"]
+    assert "| PEARL-UE‡ |" in md and "| PEARL |" in md
+    assert f"‡ run with settings other than the current defaults: PEARL-UE (lr 0.123 [now {PEARLConfig().lr}])." in md
+    csv = {f.name: f.read_text() for f in tables.write_table2(tmp_path, tiny)}["table2.csv"]
+    assert "lr=0.123" in csv
