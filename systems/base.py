@@ -156,6 +156,6 @@ def parse_overrides(config_cls: type, overrides: dict[str, str]) -> Any:
 
 
 __all__ = [
-    "FAMILIES", "Ranking", "SystemCard", "top_k", "NotApplicable", "shared_artifact", "NoConfig", "Retriever", "BaseRetriever",
-    "config_dict", "parse_overrides",
+    "FAMILIES", "Ranking", "SystemCard", "top_k", "NotApplicable", "shared_artifact", "NoConfig", "Retriever",
+    "BaseRetriever", "config_dict", "parse_overrides",
 ]

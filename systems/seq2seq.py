@@ -53,8 +53,9 @@ class Seq2SeqConfig:
     The recipe (AdamW at ``lr`` 3e-4, 200 warm-up steps, 2400 steps) is the one under which a
     backbone trained from scratch learns to read the query for code identifiers (DSI, PEARL):
     at lr 1e-3 and 600 steps their decoders predicted the same codes for every query
-    (``docs/pearl.md``). Decoding follows the PEARL paper's setup: beam 10, 15 new tokens (systems raise the beam
-    to ``k`` to return ``k`` stickers, and the step limit to their longest identifier).
+    (``docs/pearl.md``). Decoding follows the PEARL paper's setup: beam 10, 15 new tokens
+    (systems raise the beam to ``k`` to return ``k`` stickers, and the step limit to their
+    longest identifier).
     """
 
     backbone: str = "bart-small"
