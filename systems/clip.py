@@ -90,10 +90,13 @@ class CLIP:
         self.model, self.tokenizer, self.transform = model.eval(), tokenizer, transform
 
     @classmethod
-    def create(cls, config: CLIPConfig) -> "CLIP":
-        """A fresh ``sticker-clip-small``, or the configured open_clip model with its weights."""
+    def create(cls, config: CLIPConfig, seed: int = 0) -> "CLIP":
+        """A fresh ``sticker-clip-small`` initialised from ``seed``, or the configured open_clip
+        model with its weights."""
         import open_clip
+        import torch
 
+        torch.manual_seed(seed)
         if config.model != DEFAULT_CLIP:
             model, _, transform = open_clip.create_model_and_transforms(config.model, pretrained=config.pretrained or None)
             return cls(model, open_clip.get_tokenizer(config.model), transform)
@@ -245,7 +248,7 @@ def pretrained_clip(data: TrainingData, config: CLIPConfig, seed: int, progress:
     key = {**{k: v for k, v in asdict(config).items() if k in own}, "dataset": data.fingerprint, "seed": seed}
 
     def build(folder: Path) -> None:
-        clip = CLIP.create(config)
+        clip = CLIP.create(config, seed)
         pairs = [(caption(s), s.id) for s in sorted(data.stickers, key=lambda s: s.id)]
         steps = max(1, math.ceil(config.pretrain_epochs * len(pairs) / config.batch_size))
         notes = contrastive_train(clip, pairs, images, steps, config.lr, config.warmup, config.batch_size, seed,

@@ -69,6 +69,19 @@ def test_stickerclip_finetuning_lowers_its_contrastive_loss(tiny):
     assert _batch_loss(clip, held, data.images) < before - 0.5
 
 
+def test_clip_initialisation_and_training_are_deterministic(tiny):
+    data = tiny.training_data()
+    pairs = [(caption(s), s.id) for s in sorted(data.stickers, key=lambda s: s.id)[:64]]
+    weights = []
+    for _ in range(2):
+        clip = CLIP.create(CLIPConfig(**SMALL), seed=3)
+        contrastive_train(clip, pairs, data.images, steps=3, lr=1e-3, warmup=1, batch_size=32, seed=3, progress=False)
+        weights.append(clip.model.state_dict())
+    assert all(np.array_equal(weights[0][k].numpy(), weights[1][k].numpy()) for k in weights[0])
+    first, other = (CLIP.create(CLIPConfig(**SMALL), seed=s).model.state_dict()["visual.conv1.weight"] for s in (3, 4))
+    assert not np.array_equal(first.numpy(), other.numpy())
+
+
 # --------------------------------------------------------------------------- systems on the tiny profile
 
 
