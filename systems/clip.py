@@ -31,6 +31,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from benchmark.io import atomic_open
 from benchmark.records import Sticker, TrainingData
 from systems.base import NotApplicable, shared_artifact
 from systems.encoders import set_threads
@@ -115,8 +116,6 @@ class CLIP:
     def save(self, folder: Path) -> None:
         """Write the weights to ``folder/clip.pt`` (the architecture comes from the config)."""
         import torch
-
-        from benchmark.io import atomic_open
 
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_open(folder / "clip.pt", "wb") as f:

@@ -23,7 +23,7 @@ from typing import Sequence
 from benchmark.records import Query, TrainingData
 from systems.base import BaseRetriever, Ranking, SystemCard
 from systems.clip import CLIP, CLIPConfig, contrastive_train, pretrained_clip, require_images
-from systems.dense import DenseIndex
+from systems.dense import DenseIndex, training_triples
 from systems.encoders import set_threads
 
 CLIP_DEVIATION = ("CLIP: sticker-clip-small (a ViT-CLIP with about 8M parameters) pre-trained here on the "
@@ -90,9 +90,7 @@ class StickerCLIP(CNCLIP):
     def fit(self, data: TrainingData, artifacts: Path) -> None:
         images = require_images(data)
         clip, notes = pretrained_clip(data, self.config, self.seed)
-        text = {q.qid: q.text for q in data.queries}
-        pairs = [(text[qid], sid) for qid in sorted(data.qrels) for sid, rel in sorted(data.qrels[qid].items())
-                 if rel > 0 and qid in text]
+        pairs = [(t.query, t.positive) for t in training_triples(data)]
         cfg = self.config
         steps = max(1, math.ceil(cfg.finetune_epochs * len(pairs) / cfg.batch_size))
         notes["finetuning"] = contrastive_train(clip, pairs, images, steps, cfg.finetune_lr, cfg.finetune_warmup,
