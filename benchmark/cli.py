@@ -16,6 +16,7 @@ import click
 from benchmark import catalog, simulator
 from benchmark.io import DatasetError
 from benchmark.paths import datasets_dir, results_dir
+from systems import distributed
 
 
 
@@ -87,9 +88,12 @@ def main() -> None:
 @click.option("--set", "settings", multiple=True, metavar="SYSTEM.FIELD=VALUE",
               help="Override a system's config field, e.g. --set bm25.k1=1.2 (repeatable).")
 @click.option("--k", default=20, show_default=True, type=click.IntRange(1), help="Ranking depth.")
-@click.option("--force", is_flag=True, help="Redo runs even when a finished run exists.")
-def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force):
-    """Fit, search and evaluate systems; write runs and Tables 1 and 2 (CSV, LaTeX, Markdown)."""
+@click.option("--force", is_flag=True, help="Redo runs (and efficiency records) even when finished ones exist.")
+@click.option("--no-profile", is_flag=True, help="Skip the efficiency measurements of Table 3.")
+@click.option("--threads", type=click.IntRange(1), help="Threads for Table 3's measurements [default: all cores].")
+def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force,
+        no_profile, threads):
+    """Fit, search and evaluate systems; write runs and Tables 1-3 (CSV, LaTeX, Markdown)."""
     from benchmark import harness, tables
 
     classes, configs = _systems(system_names, plugins, settings)
@@ -100,6 +104,8 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
                f"{len(ds.test_pairs):,} test pairs -> {out}", err=True)
 
     def report(o: harness.RunOutcome) -> None:
+        if not distributed.is_main():
+            return
         if o.status == "failed":
             click.echo(f"  FAILED {o.system} seed {o.seed}: {o.error}", err=True)
         elif o.status == "n/a":
@@ -108,14 +114,48 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
             click.echo(f"  {o.status:6s} {o.system} seed {o.seed}: fit {o.fit_s:.1f}s, search {o.search_s:.1f}s", err=True)
 
     outcomes = harness.run_all(classes, configs, ds, seeds, out, k=k, force=force, report=report)
+    if not distributed.is_main():  # under torchrun, rank 0 evaluates, profiles and writes the tables
+        return
+    failed_profiles = []
+    if not no_profile:
+        served = [c for c in classes if any(o.system == c.card.name and o.status in ("done", "cached")
+                                            for o in outcomes)]
+        failed_profiles = _profile(served, configs, ds, out, threads, PROFILE_QUERIES, force, fit=False)
     files = tables.write_table1(out, ds)
     files += tables.write_table2(out, ds)
+    files += tables.write_table3(out, ds)
     _echo_markdown(files)
-    failed = sorted({o.system for o in outcomes if o.status == "failed"})
+    failed = sorted({o.system for o in outcomes if o.status == "failed"} | set(failed_profiles))
     click.echo(f"wall time {time.perf_counter() - started:.1f}s; tables: {', '.join(str(f) for f in files) or 'none'}", err=True)
     if failed:
         click.echo(f"failed systems: {', '.join(failed)} (see runs/<system>/seed-*.json)", err=True)
         sys.exit(1)
+
+
+PROFILE_QUERIES = 50
+"""Batch-1 queries timed per system for Table 3."""
+
+
+def _profile(classes: list[type], configs: dict[str, Any], ds, out: Path, threads: int | None, n_queries: int,
+             force: bool, fit: bool) -> list[str]:
+    """Table 3's measurements of ``classes``, one line each on stderr; the systems that failed."""
+    from benchmark import profile as speed
+
+    failed = []
+
+    def report(name: str, r: dict | str) -> None:
+        if isinstance(r, str):
+            click.echo(f"  {name}: {r}", err=True)
+            failed.extend([name] if r.startswith("failed") else [])
+        else:
+            click.echo(f"  profiled {name}: {r['parameters'] / 1e6:.1f}M params, {r['disk_bytes'] / 2**20:.1f} MB "
+                       f"on disk, peak RSS {r['peak_rss_mb']:.0f} MB, p50 {r['latency_ms']['p50_ms']:.1f} ms "
+                       f"({r['threads']} threads)", err=True)
+
+    if classes:
+        click.echo(f"profiling {len(classes)} system(s) for Table 3", err=True)
+        speed.profile_systems(classes, configs, ds, out, threads, n_queries, force, fit, report)
+    return failed
 
 
 def _systems(names: str, plugins: tuple[str, ...], settings: tuple[str, ...]) -> tuple[list[type], dict[str, Any]]:
@@ -152,13 +192,14 @@ def _configs(settings: tuple[str, ...], available: dict[str, type]) -> dict[str,
 @main.command("tables")
 @_dataset_options
 def tables_cmd(dataset, profile, data_path, knobs, results_dir):
-    """Rebuild Tables 1 and 2 from saved runs, without fitting anything."""
+    """Rebuild Tables 1-3 from saved runs and efficiency records, without fitting anything."""
     from benchmark import tables
 
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
     files = tables.write_table1(out, ds)
     files += tables.write_table2(out, ds)
+    files += tables.write_table3(out, ds)
     if not files:
         _fail(f"no finished runs under {out / 'runs'}")
     _echo_markdown(files)
@@ -190,6 +231,32 @@ def list_cmd(plugins):
 @main.group("profile")
 def profile_group() -> None:
     """Speed benchmarks on this machine (results under results/<dataset>/profile/)."""
+
+
+@profile_group.command("systems")
+@_dataset_options
+@click.option("--systems", "system_names", default="all", show_default=True,
+              help="Comma-separated system names, or 'all'.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE:CLASS", help="Extra system class (repeatable).")
+@click.option("--set", "settings", multiple=True, metavar="SYSTEM.FIELD=VALUE", help="Config override (repeatable).")
+@click.option("--queries", "n_queries", default=PROFILE_QUERIES, show_default=True, type=click.IntRange(1),
+              help="Batch-1 queries timed per system.")
+@click.option("--threads", type=click.IntRange(1), help="Threads [default: all cores].")
+@click.option("--force", is_flag=True, help="Measure again even when a record of the same artifacts exists.")
+def profile_systems(dataset, profile, data_path, knobs, results_dir, system_names, plugins, settings, n_queries,
+                    threads, force):
+    """Table 3: parameters, disk, peak memory, latency, throughput and fit time per system
+    (fits systems that are not fitted yet)."""
+    from benchmark import tables
+
+    classes, configs = _systems(system_names, plugins, settings)
+    ds = _load(dataset, profile, data_path, knobs)
+    out = _out_dir(results_dir, ds)
+    failed = _profile(classes, configs, ds, out, threads, n_queries, force, fit=True)
+    _echo_markdown(tables.write_table3(out, ds))
+    if failed:
+        click.echo(f"profiling failed for: {', '.join(failed)}", err=True)
+        sys.exit(1)
 
 
 @profile_group.command("dense")

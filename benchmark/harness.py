@@ -12,12 +12,17 @@ On disk, under ``results/<dataset>/runs/<system>/``:
 A run whose metadata carries the same key (system, config, dataset fingerprint, seed, k) is
 not redone, so an interrupted ``bench run`` resumes where it stopped. Fitted artifacts are
 cached under ``.cache/artifacts/<system>/<key>/`` and reused by later runs; an interrupted fit
-restarts in the same folder with only its ``checkpoints/`` kept, so training resumes.
+restarts in the same folder with only its ``checkpoints/`` kept, so training resumes. A
+completed fit leaves ``fit.json`` (its wall time) there, which Table 3 reports.
+
+Under ``torchrun`` every rank takes part in each fit (:mod:`systems.distributed`); rank 0
+alone writes artifacts, runs and metadata.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -33,9 +38,12 @@ from benchmark.dataset import Dataset
 from benchmark.io import atomic_open, replace_dir, stable_hash, write_json
 from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData
+from systems import distributed
 from systems.base import NotApplicable, Ranking, config_dict, top_k
 
 SEARCH_BATCH = 256
+FIT_RECORD = "fit.json"
+"""The file in a fitted artifact folder that records how long the fit took, and where."""
 CHECKPOINTS = "checkpoints"
 """The sub-folder of a system's fit folder that survives an interrupted fit (training
 checkpoints to resume from); it is deleted once the fit completes."""
@@ -88,6 +96,11 @@ def _clear_partial(partial: Path) -> None:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
+def artifact_folder(cls: type, config: Any, seed: int, dataset: Dataset) -> Path:
+    """Where the fitted artifacts of a (system, config, seed, dataset) are cached."""
+    return cache_dir() / "artifacts" / cls.card.name / run_key(cls, config, dataset, seed, None)
+
+
 def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: bool = True) -> tuple[Any, float, bool]:
     """A fitted, loaded system; fits into the artifact cache unless already there.
 
@@ -95,7 +108,7 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
         (system, fit seconds, whether the artifacts came from the cache).
     """
     system = cls(config, seed)
-    folder = cache_dir() / "artifacts" / cls.card.name / run_key(cls, config, dataset, seed, None)
+    folder = artifact_folder(cls, config, seed, dataset)
     done = folder / ".complete"
     cached = done.exists()
     start = time.perf_counter()
@@ -103,14 +116,22 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
         data = dataset.training_data()
         check_isolation(data, dataset)
         partial = folder.with_name(folder.name + ".partial")
-        _clear_partial(partial)
-        partial.mkdir(parents=True, exist_ok=True)
+        if distributed.is_main():
+            _clear_partial(partial)
+            partial.mkdir(parents=True, exist_ok=True)
         if progress:
             tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}", file=sys.stderr)
-        system.fit(data, partial)
-        shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
-        (partial / ".complete").write_text("ok\n")
-        replace_dir(partial, folder)
+        with distributed.building(partial) as own:  # under torchrun, rank 0 alone writes the cache
+            system.fit(data, own)
+        if distributed.is_main():
+            shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
+            write_json(partial / FIT_RECORD, {
+                "fit_s": round(time.perf_counter() - start, 3), "machine": provenance.machine(),
+                "processes": distributed.world_size(),
+                "load_average": [round(x, 2) for x in os.getloadavg()]})  # > cpus: other work ran beside
+            (partial / ".complete").write_text("ok\n")
+            replace_dir(partial, folder)
+        distributed.barrier()
     system.load(folder)
     return system, time.perf_counter() - start, cached
 
@@ -173,6 +194,12 @@ def run_system(
         meta = json.loads(meta_path.read_text())
         if meta.get("key") == key and meta.get("status") == "ok":
             return RunOutcome(name, seed, "cached", meta["fit_s"], meta["search_s"])
+    if not distributed.is_main():  # under torchrun: take part in the training; rank 0 does the rest
+        try:
+            fit_or_load(cls, config, seed, dataset, progress=False)
+        except NotApplicable as e:
+            return RunOutcome(name, seed, "n/a", error=str(e))
+        return RunOutcome(name, seed, "done")
     base = {
         "system": name, "card": asdict(cls.card), "config": config_dict(config), "seed": seed,
         "k": k, "key": key, "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint,

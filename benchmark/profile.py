@@ -1,5 +1,11 @@
 """Speed benchmarks (not timed tests): measured on this machine, printed and saved as JSON.
 
+``bench profile systems`` (and the end of ``bench run``) measures Table 3: for each fitted
+system, in a fresh process, its parameters, the size of its artifacts on disk, its peak
+resident memory while loading and serving, its batch-1 search latency (p50/p95, after a
+warm-up, at a fixed thread count) and its throughput at batch 32; the fit time is the one the
+harness recorded when it fitted the artifacts.
+
 ``bench profile dense`` reports the text encoder's corpus throughput (stickers/s) and the
 per-query latency of encoding a query and searching each faiss index kind at batch 1, after
 a warm-up, with the thread count used.
@@ -12,8 +18,12 @@ processor, and elsewhere (beam bookkeeping, SEAL scoring).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-from typing import Any, Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -165,3 +175,161 @@ def generative(dataset: Dataset, systems: dict[str, tuple[type, Any]], n_queries
                                 "batch_1": _decode_split(system, sample, 1),
                                 f"batch_{batch_size}": _decode_split(system, sample, batch_size)}
     return out
+
+
+def count_parameters(system: Any) -> int:
+    """Parameters of every torch module a loaded system holds (in attributes, or in lists, dicts
+    and plain objects inside them), each tensor counted once."""
+    import torch
+
+    seen_objects: set[int] = set()
+    tensors: dict[int, int] = {}
+
+    def visit(obj: Any, depth: int) -> None:
+        if id(obj) in seen_objects or depth > 4:
+            return
+        seen_objects.add(id(obj))
+        if isinstance(obj, torch.nn.Module):
+            tensors.update((id(p), p.numel()) for p in obj.parameters())
+        elif isinstance(obj, dict):
+            for value in obj.values():
+                visit(value, depth + 1)
+        elif isinstance(obj, (list, tuple)):
+            for value in obj:
+                visit(value, depth + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            for value in vars(obj).values():
+                visit(value, depth + 1)
+
+    visit(system, 0)
+    return sum(tensors.values())
+
+
+def disk_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder``."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB: ``VmHWM``, which starts afresh with
+    the process's own address space (``ru_maxrss`` would carry a forking parent's peak)."""
+    with open("/proc/self/status") as f:
+        kib = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    return int(kib) / 1024
+
+
+def _serve(cls: type, config: Any, dataset_path: Path, folder: Path, threads: int, n_queries: int,
+           batch_size: int) -> dict:
+    """In a fresh process: load a fitted system from ``folder`` and measure it serving."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    from benchmark.dataset import load_dataset
+    from systems.encoders import set_threads
+
+    set_threads(threads)  # imports torch before the baseline: every neural system needs it
+    dataset = load_dataset(dataset_path, verify_checksums=False)
+    queries = dataset.test_queries()
+    baseline = rss_mb()
+    start = time.perf_counter()
+    system = cls(config, 0)
+    system.load(folder)
+    load_s = time.perf_counter() - start
+    set_threads(threads)  # after load: systems set their own configured count there
+    for query in queries[:5]:  # warm-up, untimed (and lazily loaded parts get loaded)
+        system.search([query], 20)
+    one = latency_ms(lambda i: system.search([queries[(5 + i) % len(queries)]], 20), n_queries, warmup=0)
+    n_batches = max(1, min(4, len(queries) // batch_size))
+    start = time.perf_counter()
+    for b in range(n_batches):
+        system.search(queries[b * batch_size: (b + 1) * batch_size], 20)
+    throughput = n_batches * batch_size / (time.perf_counter() - start)
+    return {"parameters": count_parameters(system), "load_s": round(load_s, 3),
+            "baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+            "latency_ms": {k: round(v, 3) if isinstance(v, float) else v for k, v in one.items()},
+            "throughput_qps": round(throughput, 2), "throughput_batch": batch_size,
+            "throughput_queries": n_batches * batch_size}
+
+
+def system_efficiency(cls: type, config: Any, dataset: Dataset, threads: int | None = None,
+                      n_queries: int = 50, batch_size: int = 32) -> dict:
+    """Table 3's measurements of one system (seed 0), fitting it first if it is not cached.
+
+    Serving is measured in a fresh (spawned) process, so that peak memory is the serving
+    process's own: Python, torch, the test queries and the loaded system.
+
+    Returns:
+        The card name and label, config, thread count, disk bytes of the artifacts, fit seconds
+        (as recorded when fitted; None for artifacts fitted before the record existed) and the
+        serving measurements of :func:`_serve`.
+    """
+    from benchmark.harness import FIT_RECORD, artifact_folder, fit_or_load
+    from benchmark.io import read_json
+    from benchmark.provenance import git_commit, machine, versions
+    from systems.base import config_dict
+
+    threads = threads or os.cpu_count() or 1
+    folder = artifact_folder(cls, config, 0, dataset)
+    if not (folder / ".complete").exists():
+        fit_or_load(cls, config, 0, dataset)
+    record = read_json(folder / FIT_RECORD) if (folder / FIT_RECORD).exists() else {}
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        served = pool.submit(_serve, cls, config, dataset.path, folder, threads, n_queries, batch_size).result()
+    return {"system": cls.card.name, "label": cls.card.label, "family": cls.card.family,
+            "config": config_dict(config), "dataset": dataset.name, "fingerprint": dataset.fingerprint,
+            "artifacts": folder.name, "threads": threads, "disk_bytes": disk_bytes(folder),
+            "fit_s": record.get("fit_s"), "machine": machine(), "commit": git_commit(),
+            "versions": versions(), **served}
+
+
+def profile_systems(classes: Sequence[type], configs: Mapping[str, Any], dataset: Dataset, out_dir: Path,
+                    threads: int | None = None, n_queries: int = 50, force: bool = False, fit: bool = True,
+                    report: Callable[[str, dict | str], None] = lambda name, outcome: None) -> list[dict]:
+    """Measure each system with :func:`system_efficiency` into
+    ``out_dir/profile/systems/<system>.json``.
+
+    A record made for the same artifacts, thread count and query count is kept unless
+    ``force``, so an interrupted profile resumes. A system that does not apply to the dataset,
+    or fails, is reported and skipped; so is one that is not fitted, unless ``fit``. ``report(name, outcome)`` is called after each system
+    with its new record, or a line saying why there is none (``kept``, ``not fitted ...``,
+    ``n/a: ...``, ``failed: ...``).
+
+    Returns:
+        The records of the systems measured or kept.
+    """
+    from benchmark.harness import artifact_folder
+    from benchmark.io import read_json, write_json
+    from systems.base import NotApplicable
+
+    threads = threads or os.cpu_count() or 1
+    records = []
+    for cls in classes:
+        config = configs.get(cls.card.name, cls.Config())
+        path = out_dir / "profile" / "systems" / f"{cls.card.name}.json"
+        old = read_json(path) if path.exists() else None
+        same = old is not None and (old.get("artifacts"), old.get("threads"), old["latency_ms"].get("n")) == (
+            artifact_folder(cls, config, 0, dataset).name, threads, n_queries)
+        if same and not force:
+            records.append(old)
+            report(cls.card.name, "kept")
+            continue
+        if not fit and not (artifact_folder(cls, config, 0, dataset) / ".complete").exists():
+            report(cls.card.name, "not fitted here (its run was reused): `bench profile systems` fits and measures it")
+            continue
+        try:
+            record = system_efficiency(cls, config, dataset, threads, n_queries)
+        except NotApplicable as e:
+            report(cls.card.name, f"n/a: {e}")
+            continue
+        except Exception as e:  # noqa: BLE001 - one system's failure does not stop the others
+            report(cls.card.name, f"failed: {type(e).__name__}: {e}")
+            continue
+        write_json(path, record)
+        records.append(record)
+        report(cls.card.name, record)
+    return records

@@ -1,7 +1,9 @@
-"""Tables 1 and 2 from saved runs: evaluation, significance, and CSV / LaTeX / Markdown output.
+"""Tables 1-3 from saved runs and efficiency records: evaluation, significance, and CSV / LaTeX /
+Markdown output.
 
-``bench tables`` calls :func:`write_table1` and :func:`write_table2` on runs already on disk, so
-tables are rebuilt without retraining. The output depends only on the run files, the qrels and,
+``bench tables`` calls :func:`write_table1`, :func:`write_table2` and :func:`write_table3` on
+runs and ``bench profile systems`` records already on disk, so tables are rebuilt without
+retraining. The output depends only on the run files, the qrels and,
 for Table 2's intent report, the simulator's truth: the same runs give byte-identical tables.
 
 Table 1 compares the systems; Table 2 is PEARL's ablation study (Sec. 5.2 of the paper): PEARL
@@ -605,4 +607,100 @@ def write_table2(out_dir: Path, dataset: Dataset) -> list[Path]:
         "table2.md": table2_markdown(groups, sig, caption) + "\n" + reports,
         "table2.tex": table2_latex(groups, sig, caption),
         "table2_significance.csv": _significance_csv(sig),
+    })
+
+
+# --------------------------------------------------------------------------- Table 3: efficiency
+
+PAPER_LATENCY_MS = {"dpr": 179.0, "minder": 112.0, "pearl": 124.0}
+"""The paper's Table 3 inference time per query (its hardware, its models)."""
+LATENCY_RATIOS = (("pearl", "minder"), ("dpr", "pearl"))
+"""The ratios of batch-1 latency the paper's Table 3 discusses."""
+TABLE3_COLUMNS = ("Params (M)", "Disk (MB)", "Peak RSS (MB)", "p50 (ms)", "p95 (ms)", "q/s @32", "Fit (s)")
+
+
+def efficiency_records(out_dir: Path, dataset: Dataset) -> list[dict]:
+    """The ``bench profile systems`` records of ``dataset`` under ``out_dir/profile/systems/``,
+    built-in systems in registry order, then the others by name."""
+    folder = out_dir / "profile" / "systems"
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    records = [r for r in records if r["fingerprint"] == dataset.fingerprint]
+    order = {name: i for i, name in enumerate(BUILTIN_ORDER)}
+    return sorted(records, key=lambda r: (order.get(r["system"], len(order)), r["system"]))
+
+
+def _table3_cells(r: dict) -> list[str]:
+    fit = "—" if r["fit_s"] is None else f"{r['fit_s']:,.0f}" if r["fit_s"] >= 10 else f"{r['fit_s']:.1f}"
+    disk = r["disk_bytes"] / 2**20
+    return [f"{r['parameters'] / 1e6:.1f}", f"{disk:,.1f}" if disk >= 1 else f"{disk:.2f}", f"{r['peak_rss_mb']:,.0f}",
+            f"{r['latency_ms']['p50_ms']:.1f}", f"{r['latency_ms']['p95_ms']:.1f}",
+            f"{r['throughput_qps']:,.1f}", fit]
+
+
+def latency_ratios(records: Sequence[dict]) -> list[tuple[str, float, float]]:
+    """``(A/B, measured ratio, paper ratio)`` of batch-1 p50 latency for :data:`LATENCY_RATIOS`
+    where both systems were profiled."""
+    p50 = {r["system"]: r["latency_ms"]["p50_ms"] for r in records}
+    labels = {r["system"]: r["label"] for r in records}
+    return [(f"{labels[a]}/{labels[b]}", p50[a] / p50[b], PAPER_LATENCY_MS[a] / PAPER_LATENCY_MS[b])
+            for a, b in LATENCY_RATIOS if a in p50 and b in p50]
+
+
+def _table3_footnote(records: Sequence[dict]) -> str:
+    threads = "/".join(map(str, sorted({r["threads"] for r in records})))
+    queries = "/".join(map(str, sorted({r["latency_ms"]["n"] for r in records})))
+    baseline = min(r["baseline_rss_mb"] for r in records)
+    cpus = "/".join(map(str, sorted({r["machine"]["cpus"] for r in records})))
+    text = (f"Measured at {threads} thread(s) on a {cpus}-CPU machine, each system in a fresh process. Params: "
+            f"every model the loaded system holds (frozen encoders included). Disk: the fitted artifacts "
+            f"(model and index). Peak RSS: the serving process's peak, of which about {baseline:,.0f} MB is "
+            f"Python, torch and the test queries before loading. Latency: search at batch 1 over {queries} "
+            f"queries after 5 warm-up queries. q/s @32: throughput at batch 32. Fit: wall time when the "
+            f"artifacts were fitted (a system that reuses a cached shared model shows only its own part; "
+            f"—: not recorded).")
+    ratios = latency_ratios(records)
+    if ratios:
+        text += " Latency ratios (p50, paper in brackets): " + "; ".join(
+            f"{name} {ours:.2f} [{paper:.2f}]" for name, ours, paper in ratios) + "."
+    return text
+
+
+def table3_markdown(records: Sequence[dict], caption: str) -> str:
+    lines = [f"**{caption}**", "", _md_row(["Model", *TABLE3_COLUMNS]), "|---|" + "---:|" * len(TABLE3_COLUMNS)]
+    lines += [_md_row([r["label"], *_table3_cells(r)]) for r in records]
+    return "\n".join(lines) + "\n\n" + _table3_footnote(records) + "\n"
+
+
+def table3_latex(records: Sequence[dict], caption: str) -> str:
+    lines = ["% Requires \\usepackage{booktabs}.", "\\begin{table}[t]", "\\centering", "\\small",
+             "\\begin{tabular}{l" + "r" * len(TABLE3_COLUMNS) + "}", "\\toprule",
+             "Model & " + " & ".join(_latex_escape(c) for c in TABLE3_COLUMNS) + " \\\\", "\\midrule"]
+    lines += [f"{_latex_escape(r['label'])} & " + " & ".join(_latex_escape(c) for c in _table3_cells(r)) + " \\\\"
+              for r in records]
+    lines += ["\\bottomrule", "\\end{tabular}",
+              f"\\caption{{{_latex_escape(caption)} {_latex_escape(_table3_footnote(records))}}}",
+              "\\label{tab:efficiency}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def table3_csv(records: Sequence[dict]) -> str:
+    rows = [{"system": r["system"], "label": r["label"], "family": r["family"], "parameters": r["parameters"],
+             "disk_bytes": r["disk_bytes"], "peak_rss_mb": r["peak_rss_mb"], "baseline_rss_mb": r["baseline_rss_mb"],
+             "p50_ms": r["latency_ms"]["p50_ms"], "p95_ms": r["latency_ms"]["p95_ms"],
+             "latency_queries": r["latency_ms"]["n"], "throughput_qps": r["throughput_qps"],
+             "throughput_batch": r["throughput_batch"], "threads": r["threads"], "fit_s": r["fit_s"],
+             "load_s": r["load_s"]} for r in records]
+    return _csv_text(rows)
+
+
+def write_table3(out_dir: Path, dataset: Dataset) -> list[Path]:
+    """Write Table 3 (csv, tex, md) from the ``bench profile systems`` records; none without."""
+    records = efficiency_records(out_dir, dataset)
+    if not records:
+        return []
+    caption = f"Table 3: efficiency on {dataset.name} ({len(dataset.stickers):,} stickers)."
+    return _write_files(out_dir, {
+        "table3.csv": table3_csv(records),
+        "table3.md": table3_markdown(records, caption),
+        "table3.tex": table3_latex(records, caption),
     })

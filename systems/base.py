@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequenc
 from benchmark.io import stable_hash
 from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData
+from systems import distributed
 
 FAMILIES: tuple[str, ...] = ("Popularity-based", "Traditional", "Cross-modal", "Generative")
 """Table 1's groups, in the paper's order; other families are listed after them."""
@@ -71,9 +72,12 @@ def shared_artifact(kind: str, key: Mapping, build: Callable[[Path], None]) -> P
     folder = cache_dir() / "shared" / kind / stable_hash(dict(key))
     if not (folder / ".complete").exists():
         folder.mkdir(parents=True, exist_ok=True)
-        build(folder)
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-        (folder / ".complete").write_text("ok\n")
+        with distributed.building(folder) as own:  # under torchrun, rank 0 alone writes here
+            build(own)
+        if distributed.is_main():
+            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+            (folder / ".complete").write_text("ok\n")
+        distributed.barrier()
     return folder
 
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from benchmark.io import atomic_open
 from benchmark.records import Sticker, TrainingData
+from systems import distributed
 from systems.base import NotApplicable, shared_artifact
 from systems.encoders import set_threads
 from systems.optim import adamw_schedule
@@ -197,6 +198,10 @@ def contrastive_train(clip: CLIP, pairs: Sequence[tuple[str, str]], images, step
                       batch_size: int, seed: int, desc: str = "train", progress: bool = True) -> dict:
     """Train ``clip`` on (text, sticker id) pairs with CLIP's symmetric InfoNCE.
 
+    Under ``torchrun`` each rank encodes its slice of every batch through
+    ``DistributedDataParallel`` and the loss gathers the features of all ranks, so the
+    negatives are the whole batch, as in one process (:mod:`systems.distributed`).
+
     Returns:
         Training notes: steps, pairs, first/last losses (the loss of a batch depends on its
         size, so compare them at the same ``batch_size``), seconds.
@@ -205,18 +210,20 @@ def contrastive_train(clip: CLIP, pairs: Sequence[tuple[str, str]], images, step
     import torch
 
     torch.manual_seed(seed)
-    loss_fn = open_clip.loss.ClipLoss()
+    net = distributed.wrap(clip.model)
+    loss_fn = open_clip.loss.ClipLoss(gather_with_grad=True, rank=distributed.rank(),
+                                      world_size=distributed.world_size())
     optimizer, schedule = adamw_schedule(clip.model.parameters(), lr, steps, warmup, weight_decay=0.1)
     batches = _endless(pairs, batch_size, seed)
     losses, start = [], time.perf_counter()
     clip.model.train()
     bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, leave=False)
     for _, batch in zip(range(steps), batches):
+        batch = distributed.shard(batch)
         texts = clip.tokenizer([pairs[i][0] for i in batch])
         pixels = clip.pixels(images.load_many([pairs[i][1] for i in batch]))
-        image_features = clip.model.encode_image(pixels, normalize=True)
-        text_features = clip.model.encode_text(texts, normalize=True)
-        loss = loss_fn(image_features, text_features, clip.model.logit_scale.exp())
+        image_features, text_features, scale = net(pixels, texts)  # normalized features, exp(logit scale)
+        loss = loss_fn(image_features, text_features, scale)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(clip.model.parameters(), 1.0)

@@ -594,27 +594,31 @@ class PEARL(BaseRetriever):
 # --------------------------------------------------------------------------- ablations (Table 2)
 
 
-def _ablation(name: str, label: str, what: str, **changes) -> type:
-    """A registered PEARL variant: its own card (family "Ablation", shown in Table 2) and a
-    config whose defaults differ from PEARL's by ``changes``."""
-    config = dataclass(frozen=True)(type(f"{label.replace('-', '')}Config", (PEARLConfig,),
+def _ablation(attribute: str, name: str, label: str, what: str, **changes) -> type:
+    """A registered PEARL variant, bound to this module as ``attribute``: its own card (family
+    "Ablation", shown in Table 2) and a config (``<attribute>Config``, bound too) whose defaults
+    differ from PEARL's by ``changes``. Both are module attributes so that they pickle (Table 3
+    serves each system in a spawned process)."""
+    config = dataclass(frozen=True)(type(f"{attribute}Config", (PEARLConfig,),
                                          {"__annotations__": {k: type(v) for k, v in changes.items()}, **changes,
                                           "__doc__": f"{label}: {what}."}))
     card = replace(PEARL.card, name=name, label=label, family="Ablation",
                    deviations=(f"ablation: {what}", *PEARL.card.deviations))
-    return type(label.replace("-", ""), (PEARL,), {"card": card, "Config": config,
-                                                   "__doc__": f"{label} (Table 2): PEARL with {what}."})
+    system = type(attribute, (PEARL,), {"card": card, "Config": config,
+                                        "__doc__": f"{label} (Table 2): PEARL with {what}."})
+    globals().update({attribute: system, config.__name__: config})
+    return system
 
 
-PEARLUE = _ablation("pearl-ue", "PEARL-UE", "no user embedding (no user-group token)", user_embedding=False)
-PEARLClick = _ablation("pearl-click", "PEARL-click", "the user embedding trained by click prediction only",
+PEARLUE = _ablation("PEARLUE", "pearl-ue", "PEARL-UE", "no user embedding (no user-group token)", user_embedding=False)
+PEARLClick = _ablation("PEARLClick", "pearl-click", "PEARL-click", "the user embedding trained by click prediction only",
                        tasks=("click",))
-PEARLIntent = _ablation("pearl-intent", "PEARL-intent", "the user embedding trained by intent prediction only",
-                        tasks=("intent",))
-PEARLInterest = _ablation("pearl-interest", "PEARL-interest",
+PEARLIntent = _ablation("PEARLIntent", "pearl-intent", "PEARL-intent",
+                        "the user embedding trained by intent prediction only", tasks=("intent",))
+PEARLInterest = _ablation("PEARLInterest", "pearl-interest", "PEARL-interest",
                           "the user embedding trained by interest prediction (IP and entity) only", tasks=("interest",))
-PEARLIAL = _ablation("pearl-ial", "PEARL-IAL", "no intent-aware weights in the retrieval loss (d_p = 1)",
+PEARLIAL = _ablation("PEARLIAL", "pearl-ial", "PEARL-IAL", "no intent-aware weights in the retrieval loss (d_p = 1)",
                      intent_aware_loss=False)
-PEARLIG = _ablation("pearl-ig", "PEARL-IG", "no intent-guided funnel: every property decoded, intents equal",
+PEARLIG = _ablation("PEARLIG", "pearl-ig", "PEARL-IG", "no intent-guided funnel: every property decoded, intents equal",
                     intent_guided=False)
 ABLATIONS: tuple[type, ...] = (PEARLUE, PEARLClick, PEARLIntent, PEARLInterest, PEARLIAL, PEARLIG)

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from benchmark.io import atomic_open
+from systems import distributed
 from systems.constrained import ConstrainedLogitsProcessor, Constraint
 from systems.encoders import resolve_model, set_threads
 from systems.optim import adamw_schedule
@@ -236,7 +237,9 @@ class Seq2Seq:
         ``checkpoint_every`` steps, and at the end, the model, optimizer, schedule and random
         states are saved (atomically) to ``checkpoints/<desc>.pt``; a later call with the same
         arguments resumes from there (or, if training had finished, just restores the weights)
-        and ends with the same weights as an uninterrupted run.
+        and ends with the same weights as an uninterrupted run. Under ``torchrun`` each rank
+        trains on its slice of every batch through ``DistributedDataParallel``
+        (:mod:`systems.distributed`) and rank 0 alone writes checkpoints.
 
         Args:
             weights: one loss weight per example (default 1).
@@ -266,20 +269,22 @@ class Seq2Seq:
         table = self.model.get_input_embeddings().weight
         rows = torch.tensor(sorted(set(frozen)), dtype=torch.long)
         kept = table.detach()[rows].clone()
+        net = distributed.wrap(self.model)
         start = time.perf_counter()
         self.model.train()
         bar = tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress, leave=False)
         while step < steps:
-            chunk = [examples[i] for i in batches[step]]
-            chunk_weights = None if weights is None else torch.tensor([weights[i] for i in batches[step]])
-            losses.append(self._train_step(chunk, chunk_weights, given, config, optimizer, schedule))
+            batch = distributed.shard(batches[step])
+            chunk = [examples[i] for i in batch]
+            chunk_weights = None if weights is None else torch.tensor([weights[i] for i in batch])
+            losses.append(self._train_step(net, chunk, chunk_weights, given, config, optimizer, schedule))
             if len(rows):
                 with torch.no_grad():
                     table[rows] = kept
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            if step % config.checkpoint_every == 0 or step == steps:
+            if (step % config.checkpoint_every == 0 or step == steps) and distributed.is_main():
                 with atomic_open(path, "wb") as f:
                     torch.save({"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                                 "schedule": schedule.state_dict(), "rng": torch.get_rng_state(),
@@ -293,14 +298,15 @@ class Seq2Seq:
                 "loss_last_20": round(float(np.mean(losses[-20:])), 4),
                 "train_s": round(time.perf_counter() - start, 2)}
 
-    def _train_step(self, chunk: Sequence[Example], weights: torch.Tensor | None, given: int,
-                    config: Seq2SeqConfig, optimizer, schedule) -> float:
+    def _train_step(self, net: torch.nn.Module, chunk: Sequence[Example], weights: torch.Tensor | None,
+                    given: int, config: Seq2SeqConfig, optimizer, schedule) -> float:
+        """One optimizer step on ``chunk`` through ``net`` (the model, or its DDP wrapper)."""
         inputs = self._sources([s for s, _ in chunk], config.max_source_length)
         labels = self._targets([t for _, t in chunk])
         if weights is None and not given:
-            loss = self.model(**inputs, labels=labels).loss
+            loss = net(**inputs, labels=labels).loss
         else:
-            loss = self._weighted_loss(inputs, labels, weights, given)
+            loss = self._weighted_loss(net, inputs, labels, weights, given)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -308,15 +314,15 @@ class Seq2Seq:
         schedule.step()
         return float(loss.item())
 
-    def _weighted_loss(self, inputs: dict, labels: torch.Tensor, weights: torch.Tensor | None,
-                       given: int) -> torch.Tensor:
+    def _weighted_loss(self, net: torch.nn.Module, inputs: dict, labels: torch.Tensor,
+                       weights: torch.Tensor | None, given: int) -> torch.Tensor:
         """Token NLL of ``labels`` (minus the first ``given`` tokens), each example's tokens
         multiplied by its weight, averaged over the scored tokens."""
         decoder = torch.cat([torch.full((len(labels), 1), self.start), labels[:, :-1]], dim=1)
         decoder = decoder.masked_fill(decoder == -100, self.pad)
         labels = labels.clone()
         labels[:, :given] = -100
-        logits = self.model(**inputs, decoder_input_ids=decoder).logits
+        logits = net(**inputs, decoder_input_ids=decoder).logits
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
         if weights is not None:
             nll = nll * weights[:, None]

@@ -90,7 +90,7 @@ def test_weighted_loss_matches_hand_computation(small_model):
     inputs = m._sources([s for s, _ in examples], 40)
     labels = m._targets([t for _, t in examples])
     with torch.no_grad():
-        loss = float(m._weighted_loss(inputs, labels, weights, given=1))
+        loss = float(m._weighted_loss(m.model, inputs, labels, weights, given=1))
     # the prefix w_p is fed to the decoder but not predicted
     first = _hand_nll(m, "good morning", [m.start, p, x, y], [p, x, y, m.eos])[1:]
     second = _hand_nll(m, "thanks", [m.start, p, y], [p, y, m.eos])[1:]
@@ -104,7 +104,7 @@ def test_unweighted_loss_equals_the_backbone_loss(small_model):
     inputs = m._sources(["good morning", "thanks"], 40)
     labels = m._targets([(x, y), (y,)])
     with torch.no_grad():
-        ours = float(m._weighted_loss(inputs, labels, None, given=0))
+        ours = float(m._weighted_loss(m.model, inputs, labels, None, given=0))
         theirs = float(m.model(**inputs, labels=labels).loss)
     assert ours == pytest.approx(theirs, rel=1e-5)
 

@@ -68,3 +68,85 @@ def test_profile_generative_reports_both_batch_sizes(tiny, tmp_path):
         assert split["ms_per_query"] > 0 and 0 < split["forward_share"] < 1
         assert 0 <= split["decode_processor_share"] <= split["decode_outside_forward_share"] < 1
     assert "p50_ms" in dsi["batch_1"] and "dsi" in out.stdout
+
+
+def test_peak_memory_sees_a_known_allocation():
+    import numpy as np
+
+    from benchmark.profile import peak_rss_mb, rss_mb
+
+    before = peak_rss_mb()
+    block = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
+    assert rss_mb() >= before + 150 and peak_rss_mb() >= before + 150
+    del block
+
+
+def test_parameters_are_counted_once_wherever_the_system_holds_them(tmp_path):
+    import torch
+
+    from benchmark.profile import count_parameters, disk_bytes
+
+    class Holder:
+        def __init__(self):
+            shared = torch.nn.Linear(10, 10)  # 110 parameters
+            self.model = shared
+            self.parts = {"again": shared, "other": [torch.nn.Linear(2, 3)]}  # 9 more
+
+    assert count_parameters(Holder()) == 119
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.bin").write_bytes(b"0" * 1000)
+    (tmp_path / "y.bin").write_bytes(b"0" * 24)
+    assert disk_bytes(tmp_path) == 1024
+
+
+def _record(system: str, label: str, p50: float) -> dict:
+    return {"system": system, "label": label, "family": "Generative", "fingerprint": "f", "parameters": 2_500_000,
+            "disk_bytes": 3 * 2**20, "peak_rss_mb": 900.0, "baseline_rss_mb": 500.0, "threads": 2, "machine": {"cpus": 2}, "fit_s": 7.5,
+            "load_s": 1.0, "latency_ms": {"p50_ms": p50, "p95_ms": 2 * p50, "n": 50}, "throughput_qps": 40.0,
+            "throughput_batch": 32}
+
+
+def test_table3_rows_and_the_papers_latency_ratios():
+    from benchmark.tables import latency_ratios, table3_markdown
+
+    records = [_record("dpr", "DPR", 10.0), _record("minder", "MINDER", 40.0), _record("pearl", "PEARL", 20.0)]
+    ratios = {name: (round(ours, 3), round(paper, 3)) for name, ours, paper in latency_ratios(records)}
+    assert ratios == {"PEARL/MINDER": (0.5, round(124 / 112, 3)), "DPR/PEARL": (0.5, round(179 / 124, 3))}
+    text = table3_markdown(records, "Table 3")
+    assert "| PEARL | 2.5 | 3.0 | 900 | 20.0 | 40.0 | 40.0 | 7.5 |" in text
+    assert "PEARL/MINDER 0.50 [1.11]" in text and "2 thread(s)" in text
+
+
+def test_profile_systems_writes_table3_and_keeps_records_of_the_same_artifacts(tiny, tmp_path):
+    import json
+
+    from conftest import bench
+
+    args = ("profile", "systems", "--profile", "tiny", "--systems", "gpop,bm25", "--queries", "5",
+            "--threads", "1", "--results-dir", str(tmp_path))
+    out = bench(*args)
+    assert out.returncode == 0, out.stderr
+    bm25 = json.loads((tmp_path / "profile" / "systems" / "bm25.json").read_text())
+    assert bm25["threads"] == 1 and bm25["latency_ms"]["n"] == 5 and bm25["disk_bytes"] > 0
+    assert bm25["peak_rss_mb"] > bm25["baseline_rss_mb"] > 0 and bm25["fit_s"] is not None
+    assert {p.name for p in tmp_path.iterdir()} >= {"table3.csv", "table3.md", "table3.tex"}
+    assert "| BM25 |" in out.stdout
+    again = bench(*args)
+    assert again.returncode == 0 and again.stderr.count("kept") == 2
+
+
+def test_bench_run_profiles_what_it_fitted_and_never_fits_only_to_profile(tmp_path):
+    import shutil
+
+    from conftest import bench
+
+    first = bench("run", "--profile", "tiny", "--systems", "gpop", home=tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    assert "profiled gpop" in first.stderr and "| GPop |" in (tmp_path / "a/results/wechat-sim-tiny/table3.md").read_text()
+    for part in ("datasets", "results"):  # a clone with the committed runs but no artifact cache
+        shutil.copytree(tmp_path / "a" / part, tmp_path / "b" / part)
+    shutil.rmtree(tmp_path / "b/results/wechat-sim-tiny/profile")
+    again = bench("run", "--profile", "tiny", "--systems", "gpop", home=tmp_path / "b")
+    assert again.returncode == 0, again.stderr
+    assert "cached gpop" in again.stderr and "not fitted here" in again.stderr
+    assert not (tmp_path / "b/.cache/artifacts").exists()

@@ -107,3 +107,14 @@ def test_registry_lists_the_builtins_in_table_order():
     assert list(registry())[:3] == ["gpop", "upop", "bm25"]
     for cls in registry().values():
         assert cls.card.family and cls.card.paper
+
+
+def test_every_registered_system_and_config_pickles():
+    """Table 3 serves each system in a spawned process, which receives the class and config."""
+    import pickle
+
+    from systems.registry import BUILTINS
+
+    for cls in BUILTINS:
+        assert pickle.loads(pickle.dumps(cls)) is cls
+        assert pickle.loads(pickle.dumps(cls.Config())) == cls.Config()
