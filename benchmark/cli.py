@@ -1,4 +1,4 @@
-"""The ``bench`` command line: run, tables, list, data generate / validate.
+"""The ``bench`` command line: run, tables, list, profile, data generate / validate.
 
 Errors in the data or the command line print one line (``error: file:line: message``) and
 exit with status 2.
