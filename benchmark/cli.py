@@ -16,6 +16,7 @@ import click
 from benchmark import catalog, simulator
 from benchmark.io import DatasetError
 from benchmark.paths import datasets_dir, results_dir
+from benchmark.profile import TIMED_QUERIES
 from systems import distributed
 
 
@@ -120,7 +121,7 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
     if not no_profile:
         served = [c for c in classes if any(o.system == c.card.name and o.status in ("done", "cached")
                                             for o in outcomes)]
-        failed_profiles = _profile(served, configs, ds, out, threads, PROFILE_QUERIES, force, fit=False)
+        failed_profiles = _profile(served, configs, ds, out, threads, TIMED_QUERIES, force, fit=False)
     files = tables.write_table1(out, ds)
     files += tables.write_table2(out, ds)
     files += tables.write_table3(out, ds)
@@ -130,10 +131,6 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
     if failed:
         click.echo(f"failed systems: {', '.join(failed)} (see runs/<system>/seed-*.json)", err=True)
         sys.exit(1)
-
-
-PROFILE_QUERIES = 50
-"""Batch-1 queries timed per system for Table 3."""
 
 
 def _profile(classes: list[type], configs: dict[str, Any], ds, out: Path, threads: int | None, n_queries: int,
@@ -239,7 +236,7 @@ def profile_group() -> None:
               help="Comma-separated system names, or 'all'.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE:CLASS", help="Extra system class (repeatable).")
 @click.option("--set", "settings", multiple=True, metavar="SYSTEM.FIELD=VALUE", help="Config override (repeatable).")
-@click.option("--queries", "n_queries", default=PROFILE_QUERIES, show_default=True, type=click.IntRange(1),
+@click.option("--queries", "n_queries", default=TIMED_QUERIES, show_default=True, type=click.IntRange(1),
               help="Batch-1 queries timed per system.")
 @click.option("--threads", type=click.IntRange(1), help="Threads [default: all cores].")
 @click.option("--force", is_flag=True, help="Measure again even when a record of the same artifacts exists.")

@@ -30,6 +30,10 @@ import numpy as np
 from benchmark.dataset import Dataset
 
 
+TIMED_QUERIES = 50
+"""Batch-1 queries timed per system for Table 3."""
+
+
 def latency_ms(fn: Callable[[int], object], n: int, warmup: int = 10) -> dict[str, float]:
     """Call ``fn(i)`` ``warmup`` times untimed, then ``n`` times; p50/p95/mean in milliseconds."""
     for i in range(warmup):
@@ -257,7 +261,7 @@ def _serve(cls: type, config: Any, dataset_path: Path, folder: Path, threads: in
 
 
 def system_efficiency(cls: type, config: Any, dataset: Dataset, threads: int | None = None,
-                      n_queries: int = 50, batch_size: int = 32) -> dict:
+                      n_queries: int = TIMED_QUERIES, batch_size: int = 32) -> dict:
     """Table 3's measurements of one system (seed 0), fitting it first if it is not cached.
 
     Serving is measured in a fresh (spawned) process, so that peak memory is the serving
@@ -288,16 +292,17 @@ def system_efficiency(cls: type, config: Any, dataset: Dataset, threads: int | N
 
 
 def profile_systems(classes: Sequence[type], configs: Mapping[str, Any], dataset: Dataset, out_dir: Path,
-                    threads: int | None = None, n_queries: int = 50, force: bool = False, fit: bool = True,
+                    threads: int | None = None, n_queries: int = TIMED_QUERIES, force: bool = False,
+                    fit: bool = True,
                     report: Callable[[str, dict | str], None] = lambda name, outcome: None) -> list[dict]:
     """Measure each system with :func:`system_efficiency` into
     ``out_dir/profile/systems/<system>.json``.
 
     A record made for the same artifacts, thread count and query count is kept unless
     ``force``, so an interrupted profile resumes. A system that does not apply to the dataset,
-    or fails, is reported and skipped; so is one that is not fitted, unless ``fit``. ``report(name, outcome)`` is called after each system
-    with its new record, or a line saying why there is none (``kept``, ``not fitted ...``,
-    ``n/a: ...``, ``failed: ...``).
+    or fails, is reported and skipped; so is one that is not fitted, unless ``fit``.
+    ``report(name, outcome)`` is called after each system with its new record, or a line saying
+    why there is none (``kept``, ``not fitted ...``, ``n/a: ...``, ``failed: ...``).
 
     Returns:
         The records of the systems measured or kept.
@@ -312,13 +317,14 @@ def profile_systems(classes: Sequence[type], configs: Mapping[str, Any], dataset
         config = configs.get(cls.card.name, cls.Config())
         path = out_dir / "profile" / "systems" / f"{cls.card.name}.json"
         old = read_json(path) if path.exists() else None
+        folder = artifact_folder(cls, config, 0, dataset)
         same = old is not None and (old.get("artifacts"), old.get("threads"), old["latency_ms"].get("n")) == (
-            artifact_folder(cls, config, 0, dataset).name, threads, n_queries)
+            folder.name, threads, n_queries)
         if same and not force:
             records.append(old)
             report(cls.card.name, "kept")
             continue
-        if not fit and not (artifact_folder(cls, config, 0, dataset) / ".complete").exists():
+        if not fit and not (folder / ".complete").exists():
             report(cls.card.name, "not fitted here (its run was reused): `bench profile systems` fits and measures it")
             continue
         try:
