@@ -6,6 +6,7 @@ exit with status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,11 +14,12 @@ from typing import Any
 
 import click
 
-from benchmark import catalog, simulator
+from benchmark import catalog, scale, simulator
 from benchmark.io import DatasetError
 from benchmark.paths import datasets_dir, results_dir
 from benchmark.profile import TIMED_QUERIES
 from systems import distributed
+from systems.encoders import DEFAULT_ENCODER
 
 
 
@@ -56,6 +58,23 @@ def _knobs(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _online(pairs: tuple[str, ...]):
+    """``--online NAME=VALUE`` options -> the online test's config."""
+    from benchmark.online import OnlineConfig
+    from systems.base import parse_overrides
+
+    fields = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep:
+            _fail(f"--online {pair!r}: expected NAME=VALUE")
+        fields[name] = raw
+    try:
+        return parse_overrides(OnlineConfig, fields)
+    except ValueError as e:
+        _fail(f"--online: {e}")
+
+
 def _load(dataset: str, profile: str, data_path: Path | None, knobs: tuple[str, ...]):
     try:
         return catalog.resolve(dataset, profile, data_path, _knobs(knobs), progress=True)
@@ -91,13 +110,18 @@ def main() -> None:
 @click.option("--k", default=20, show_default=True, type=click.IntRange(1), help="Ranking depth.")
 @click.option("--force", is_flag=True, help="Redo runs (and efficiency records) even when finished ones exist.")
 @click.option("--no-profile", is_flag=True, help="Skip the efficiency measurements of Table 3.")
+@click.option("--online", "online_settings", multiple=True, metavar="NAME=VALUE",
+              help="Simulated online test (Table 4) setting, e.g. --online online_system=bm25 (repeatable); "
+                   "the test runs when both of its systems are among --systems.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for Table 3's measurements [default: all cores].")
 def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force,
-        no_profile, threads):
-    """Fit, search and evaluate systems; write runs and Tables 1-3 (CSV, LaTeX, Markdown)."""
-    from benchmark import harness, tables
+        no_profile, online_settings, threads):
+    """Fit, search and evaluate systems; write runs, Tables 1-4 (CSV, LaTeX, Markdown) and the
+    per-group table with its heatmap."""
+    from benchmark import groups, harness, online, tables
 
     classes, configs = _systems(system_names, plugins, settings)
+    online_config = _online(online_settings)
     started = time.perf_counter()
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
@@ -122,9 +146,19 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
         served = [c for c in classes if any(o.system == c.card.name and o.status in ("done", "cached")
                                             for o in outcomes)]
         failed_profiles = _profile(served, configs, ds, out, threads, TIMED_QUERIES, force, fit=False)
+    by_name = {c.card.name: c for c in classes}
+    if online.applies(ds) and {online_config.system, online_config.online_system} <= set(by_name):
+        click.echo(f"online test: {online_config.system} vs {online_config.online_system}, "
+                   f"{online_config.queries:,} simulated expert queries", err=True)
+        online_outcomes = online.online_runs(ds, by_name, configs, out, online_config, force)
+        for o in online_outcomes:
+            report(o)
+        outcomes += online_outcomes
     files = tables.write_table1(out, ds)
     files += tables.write_table2(out, ds)
     files += tables.write_table3(out, ds)
+    files += online.write_table4(out, ds, online_config)
+    files += groups.write_group_table(out, ds)
     _echo_markdown(files)
     failed = sorted({o.system for o in outcomes if o.status == "failed"} | set(failed_profiles))
     click.echo(f"wall time {time.perf_counter() - started:.1f}s; tables: {', '.join(str(f) for f in files) or 'none'}", err=True)
@@ -189,14 +223,17 @@ def _configs(settings: tuple[str, ...], available: dict[str, type]) -> dict[str,
 @main.command("tables")
 @_dataset_options
 def tables_cmd(dataset, profile, data_path, knobs, results_dir):
-    """Rebuild Tables 1-3 from saved runs and efficiency records, without fitting anything."""
-    from benchmark import tables
+    """Rebuild Tables 1-4 and the per-group table from saved runs and efficiency records, without
+    fitting anything."""
+    from benchmark import groups, online, tables
 
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
     files = tables.write_table1(out, ds)
     files += tables.write_table2(out, ds)
     files += tables.write_table3(out, ds)
+    files += online.write_table4(out, ds)
+    files += groups.write_group_table(out, ds)
     if not files:
         _fail(f"no finished runs under {out / 'runs'}")
     _echo_markdown(files)
@@ -304,6 +341,42 @@ def profile_generative(dataset, profile, data_path, knobs, results_dir, system_n
                    f"{100 * one['decode_outside_forward_share']:.1f}% ({100 * one['decode_processor_share']:.1f}%) | "
                    f"batch {batch_size}: {many['ms_per_query']:.1f} ms/query, "
                    f"{100 * many['decode_outside_forward_share']:.1f}% ({100 * many['decode_processor_share']:.1f}%)")
+
+
+@profile_group.command("scale")
+@click.option("--sizes", default=",".join(map(str, scale.SIZES)), show_default=True,
+              help="Comma-separated corpus sizes (stickers) of wechat-sim's paper profile.")
+@click.option("--components", default="all", show_default=True,
+              help=f"Comma-separated components ({', '.join(scale.COMPONENTS)}) or all.")
+@click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder: name, path or hub id.")
+@click.option("--queries", "n_queries", default=200, show_default=True, help="Timed queries per component and size.")
+@click.option("--threads", type=int, default=lambda: os.cpu_count() or 1, show_default="all cores",
+              help="Threads of torch, faiss and BLAS.")
+@click.option("--force", is_flag=True, help="Measure again even where a record exists.")
+def profile_scale(sizes, components, encoder, n_queries, threads, force):
+    """Build time, memory and query latency of the corpus-sized structures as wechat-sim grows
+    (results/scale/: one JSON per component and size, scale.csv/.md and the plot scale.png)."""
+    try:
+        counts = [int(n) for n in sizes.split(",")]
+    except ValueError:
+        _fail(f"--sizes {sizes!r}: expected comma-separated integers")
+    names = list(scale.COMPONENTS) if components == "all" else [c.strip() for c in components.split(",")]
+    out = results_dir() / "scale"
+
+    def report(name: str, outcome: dict | str) -> None:
+        if isinstance(outcome, str):
+            click.echo(f"  {name}: {outcome}")
+        else:
+            click.echo(f"  {name}: build {outcome['build_s']:.1f}s, held {outcome['held_mb']:,.0f} MB "
+                       f"(peak {outcome['build_peak_mb']:,.0f} MB), p50 {outcome['latency_ms']['p50_ms']:.3f} ms")
+
+    click.echo(f"scale profile at {threads} thread(s): {', '.join(names)} x {', '.join(f'{n:,}' for n in counts)}")
+    try:
+        scale.profile_scale(counts, names, encoder, out, threads, n_queries, force, report)
+    except ValueError as e:
+        _fail(str(e))
+    for path in scale.write_scale_report(out):
+        click.echo(f"wrote {path}")
 
 
 @main.group()

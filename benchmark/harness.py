@@ -72,12 +72,15 @@ def seeds_for(cls: type, n_seeds: int) -> list[int]:
     return [0] if cls.card.deterministic else list(range(n_seeds))
 
 
-def run_key(cls: type, config: Any, dataset: Dataset, seed: int, k: int | None) -> str:
-    """Cache key of a fitted system (``k=None``) or of a run."""
-    return stable_hash({
-        "system": cls.card.name, "config": config_dict(config), "dataset": dataset.fingerprint,
-        "seed": seed, "k": k,
-    })
+def run_key(cls: type, config: Any, dataset: Dataset, seed: int, k: int | None,
+            queries: Sequence[Query] | None = None) -> str:
+    """Cache key of a fitted system (``k=None``) or of a run (of the test pairs, or of
+    ``queries``)."""
+    key = {"system": cls.card.name, "config": config_dict(config), "dataset": dataset.fingerprint,
+           "seed": seed, "k": k}
+    if queries is not None:
+        key["queries"] = stable_hash([(q.qid, q.user.id if q.user else None, q.text) for q in queries])
+    return stable_hash(key)
 
 
 def check_isolation(data: TrainingData, dataset: Dataset) -> None:
@@ -178,9 +181,10 @@ def read_run(path: Path) -> dict[str, list[str]]:
 
 def run_system(
     cls: type, config: Any, seed: int, dataset: Dataset, out_dir: Path, k: int = 20,
-    force: bool = False, progress: bool = True,
+    force: bool = False, progress: bool = True, queries: Sequence[Query] | None = None,
 ) -> RunOutcome:
-    """Fit (or load) one system for one seed, search all test pairs, write run + metadata.
+    """Fit (or load) one system for one seed, search all test pairs (or ``queries``), write
+    run + metadata.
 
     A system that raises is recorded as failed (its metadata holds the error) and the outcome
     says so; the exception does not propagate. A system that raises
@@ -189,7 +193,7 @@ def run_system(
     """
     name = cls.card.name
     run_path, meta_path = run_paths(out_dir, name, seed)
-    key = run_key(cls, config, dataset, seed, k)
+    key = run_key(cls, config, dataset, seed, k, queries)
     if not force and run_path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("key") == key and meta.get("status") == "ok":
@@ -209,7 +213,7 @@ def run_system(
     }
     try:
         system, fit_s, cached = fit_or_load(cls, config, seed, dataset, progress)
-        queries = dataset.test_queries()
+        queries = dataset.test_queries() if queries is None else queries
         start = time.perf_counter()
         rankings = search_all(system, queries, k, {s.id for s in dataset.stickers}, f"{name} seed {seed}", progress)
         search_s = time.perf_counter() - start

@@ -261,17 +261,17 @@ def to_latex(systems: list[SystemScores], sig: pd.DataFrame, caption: str) -> st
         if i == 0 or families[i] != families[i - 1]:
             lines.append("\\midrule")
             size = families.count(s.family)
-            group = f"\\multirow{{{size}}}{{*}}{{{_latex_escape(s.family)}}}"
+            group = f"\\multirow{{{size}}}{{*}}{{{latex_escape(s.family)}}}"
         else:
             group = ""
-        lines.append(f"{group} & {_latex_escape(s.row_label)} & " + " & ".join(row) + " \\\\")
+        lines.append(f"{group} & {latex_escape(s.row_label)} & " + " & ".join(row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}",
-              f"\\caption{{{_latex_escape(caption)} {_latex_escape(_footnote(systems, sig))}}}",
+              f"\\caption{{{latex_escape(caption)} {latex_escape(_footnote(systems, sig))}}}",
               "\\label{tab:main}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 
 
-def _latex_escape(text: str) -> str:
+def latex_escape(text: str) -> str:
     for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("*", "$^*$"),
                  (DAGGER, "$^\\dagger$"), (NON_DEFAULT, "$^\\ddagger$"), ("Δ", "$\\Delta$")):
         text = text.replace(a, b)
@@ -458,17 +458,17 @@ def table2_markdown(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFr
 def table2_latex(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFrame, caption: str) -> str:
     """Table 2 in LaTeX (booktabs), headings as italic rows spanning the table."""
     header = _table2_header()
-    cells = _table2_cells(groups, sig, _latex_escape(DAGGER))
+    cells = _table2_cells(groups, sig, latex_escape(DAGGER))
     lines = ["% Requires \\usepackage{booktabs}.", "\\begin{table}[t]", "\\centering", "\\small",
              "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}", "\\toprule",
-             " & ".join(map(_latex_escape, header)) + " \\\\"]
+             " & ".join(map(latex_escape, header)) + " \\\\"]
     for heading, members in groups:
         lines.append("\\midrule")
         if heading:
-            lines.append(f"\\multicolumn{{{len(header)}}}{{l}}{{\\textit{{{_latex_escape(heading)}}}}} \\\\")
-        lines += [f"{_latex_escape(s.row_label)} & " + " & ".join(cells[s.name]) + " \\\\" for s in members]
+            lines.append(f"\\multicolumn{{{len(header)}}}{{l}}{{\\textit{{{latex_escape(heading)}}}}} \\\\")
+        lines += [f"{latex_escape(s.row_label)} & " + " & ".join(cells[s.name]) + " \\\\" for s in members]
     lines += ["\\bottomrule", "\\end{tabular}",
-              f"\\caption{{{_latex_escape(caption)} {_latex_escape(_table2_footnote(groups))}}}",
+              f"\\caption{{{latex_escape(caption)} {latex_escape(_table2_footnote(groups))}}}",
               "\\label{tab:ablation}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -674,11 +674,11 @@ def table3_markdown(records: Sequence[dict], caption: str) -> str:
 def table3_latex(records: Sequence[dict], caption: str) -> str:
     lines = ["% Requires \\usepackage{booktabs}.", "\\begin{table}[t]", "\\centering", "\\small",
              "\\begin{tabular}{l" + "r" * len(TABLE3_COLUMNS) + "}", "\\toprule",
-             "Model & " + " & ".join(_latex_escape(c) for c in TABLE3_COLUMNS) + " \\\\", "\\midrule"]
-    lines += [f"{_latex_escape(r['label'])} & " + " & ".join(_latex_escape(c) for c in _table3_cells(r)) + " \\\\"
+             "Model & " + " & ".join(latex_escape(c) for c in TABLE3_COLUMNS) + " \\\\", "\\midrule"]
+    lines += [f"{latex_escape(r['label'])} & " + " & ".join(latex_escape(c) for c in _table3_cells(r)) + " \\\\"
               for r in records]
     lines += ["\\bottomrule", "\\end{tabular}",
-              f"\\caption{{{_latex_escape(caption)} {_latex_escape(_table3_footnote(records))}}}",
+              f"\\caption{{{latex_escape(caption)} {latex_escape(_table3_footnote(records))}}}",
               "\\label{tab:efficiency}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 

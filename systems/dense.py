@@ -39,23 +39,30 @@ class DenseIndex:
 
     @classmethod
     def build(cls, vectors: np.ndarray, ids: Sequence[str], kind: str = "flat", nlist: int = 256,
-              nprobe: int = 16, hnsw_m: int = 32, ef_search: int = 128) -> "DenseIndex":
-        """Build an index: ``flat`` (exact), ``ivf`` (inverted lists) or ``hnsw`` (graph)."""
+              nprobe: int = 16, hnsw_m: int = 32, ef_search: int = 128, pq_m: int = 48) -> "DenseIndex":
+        """Build an index: ``flat`` (exact), ``ivf`` (inverted lists), ``ivfpq`` (inverted lists
+        of product-quantized vectors, ``pq_m`` bytes each, trained on at most 64 vectors per
+        list) or ``hnsw`` (graph)."""
         import faiss
 
         dim = vectors.shape[1]
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
-        elif kind == "ivf":
+        elif kind in ("ivf", "ivfpq"):
             nlist = max(1, min(nlist, len(vectors) // 39))  # faiss wants ~39 points per list
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(vectors)
+            if kind == "ivf":
+                index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+                index.train(vectors)
+            else:  # trained on a fixed sample of 64 points per list: k-means over 1M vectors takes long
+                index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+                sample = np.random.default_rng(0).permutation(len(vectors))[: 64 * nlist]
+                index.train(vectors[np.sort(sample)])
             index.nprobe = min(nprobe, nlist)
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = ef_search
         else:
-            raise ValueError(f"unknown index kind {kind!r} (flat, ivf, hnsw)")
+            raise ValueError(f"unknown index kind {kind!r} (flat, ivf, ivfpq, hnsw)")
         index.add(vectors)
         return cls(index, ids)
 

@@ -40,8 +40,8 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def load_encoder(name: str, max_seq_length: int | None = None, normalize: bool = True):
-    """A sentence-transformers model on the CPU.
+def load_encoder(name: str, max_seq_length: int | None = None, normalize: bool = True, device: str = "cpu"):
+    """A sentence-transformers model, on the CPU unless ``device`` names another (``cuda``).
 
     Args:
         name: model name, local path or hub id (see :func:`resolve_model`).
@@ -52,9 +52,9 @@ def load_encoder(name: str, max_seq_length: int | None = None, normalize: bool =
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize
 
-    model = SentenceTransformer(resolve_model(name), device="cpu")
+    model = SentenceTransformer(resolve_model(name), device=device)
     if not normalize:
-        model = SentenceTransformer(modules=[m for m in model if not isinstance(m, Normalize)], device="cpu")
+        model = SentenceTransformer(modules=[m for m in model if not isinstance(m, Normalize)], device=device)
     if max_seq_length:
         model.max_seq_length = max_seq_length
     return model

@@ -36,7 +36,7 @@ import shutil
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -298,14 +298,13 @@ def property_texts(data: TrainingData) -> tuple[dict[str, dict[str, str]], bool]
     return out, stand_in
 
 
-def property_identifiers(texts: Mapping[str, Mapping[str, str]], encoder, encoder_name: str, m: int,
-                         bits: int) -> tuple[dict[str, dict[str, tuple[int, ...]]], dict]:
+def property_identifiers(texts: Mapping[str, Mapping[str, str]], vectors_of: Callable[[str, list[str]], np.ndarray],
+                         m: int, bits: int) -> tuple[dict[str, dict[str, tuple[int, ...]]], dict]:
     """Eq. 3: ``id_p = PQ(encoder(p))``, one product quantizer per property over its distinct
     values (``m`` codes of up to ``bits`` bits; fewer bits when a property has too few values).
 
     Args:
-        encoder: the text encoder, a sentence-transformers model named ``encoder_name`` (the
-            key of its embedding cache).
+        vectors_of: ``(property, its sorted distinct values) -> the encoder's vectors`` of them.
 
     Returns:
         (property -> value -> codes, notes: values, bits and values sharing an identifier).
@@ -316,8 +315,7 @@ def property_identifiers(texts: Mapping[str, Mapping[str, str]], encoder, encode
         values = sorted({t[p] for t in texts.values() if p in t})
         if not values:
             continue
-        vectors = cached_encode(encoder, encoder_name, values, progress=True)
-        codes, used = pq_docids(vectors, m, bits)
+        codes, used = pq_docids(vectors_of(p, values), m, bits)
         out[p] = {v: tuple(int(c) for c in row) for v, row in zip(values, codes)}
         notes[p] = {"values": len(values), "bits": used,
                     "values_sharing_an_identifier": len(values) - len(set(out[p].values()))}
@@ -454,7 +452,9 @@ class PEARL(BaseRetriever):
         cfg = self.config
         texts, stand_in = property_texts(data)
         properties = [p for p in PROPERTIES if any(p in t for t in texts.values())]
-        identifiers, id_notes = property_identifiers(texts, self.encoder, cfg.encoder, cfg.pq_m, cfg.pq_bits)
+        identifiers, id_notes = property_identifiers(
+            texts, lambda p, values: cached_encode(self.encoder, cfg.encoder, values, progress=True),
+            cfg.pq_m, cfg.pq_bits)
         detector = OfflineIntentDetector(self._encode)
         detector_notes = detector.fit(data, properties)
         predicted = dict(zip([q.qid for q in data.queries], detector.rank([q.text for q in data.queries])))

@@ -50,6 +50,18 @@ def test_hnsw_index_is_close_to_exact():
     assert recall > 0.9
 
 
+def test_ivfpq_index_compresses_and_finds_near_duplicates():
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(10_000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"s{i:05d}" for i in range(10_000)]
+    index = DenseIndex.build(vectors, ids, kind="ivfpq", nlist=16, nprobe=16, pq_m=8)
+    assert index.index.code_size == 8  # 8 bytes a vector instead of 64
+    queries = vectors[:100] + 0.01 * rng.normal(size=(100, 16)).astype(np.float32)
+    found = index.search(queries, 10)
+    assert np.mean([ids[i] in {s for s, _ in f} for i, f in enumerate(found)]) > 0.9
+
+
 def test_negatives_never_include_positives(tiny, tmp_path):
     data = tiny.training_data()
     triples = training_triples(data)
