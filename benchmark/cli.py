@@ -116,9 +116,9 @@ def main() -> None:
 @click.option("--threads", type=click.IntRange(1), help="Threads for Table 3's measurements [default: all cores].")
 def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force,
         no_profile, online_settings, threads):
-    """Fit, search and evaluate systems; write runs, Tables 1-4 (CSV, LaTeX, Markdown) and the
-    per-group table with its heatmap."""
-    from benchmark import groups, harness, online, tables
+    """Fit, search and evaluate systems; write runs, Tables 1-4 (CSV, LaTeX, Markdown), the
+    per-group table, the plots and report.md."""
+    from benchmark import harness, online
 
     classes, configs = _systems(system_names, plugins, settings)
     online_config = _online(online_settings)
@@ -154,11 +154,7 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
         for o in online_outcomes:
             report(o)
         outcomes += online_outcomes
-    files = tables.write_table1(out, ds)
-    files += tables.write_table2(out, ds)
-    files += tables.write_table3(out, ds)
-    files += online.write_table4(out, ds, online_config)
-    files += groups.write_group_table(out, ds)
+    files = _write_tables(out, ds, online_config)
     _echo_markdown(files)
     failed = sorted({o.system for o in outcomes if o.status == "failed"} | set(failed_profiles))
     click.echo(f"wall time {time.perf_counter() - started:.1f}s; tables: {', '.join(str(f) for f in files) or 'none'}", err=True)
@@ -223,27 +219,68 @@ def _configs(settings: tuple[str, ...], available: dict[str, type]) -> dict[str,
 @main.command("tables")
 @_dataset_options
 def tables_cmd(dataset, profile, data_path, knobs, results_dir):
-    """Rebuild Tables 1-4 and the per-group table from saved runs and efficiency records, without
-    fitting anything."""
-    from benchmark import groups, online, tables
+    """Rebuild Tables 1-4, the per-group table, the plots and the report from saved runs and
+    efficiency records, without fitting anything."""
 
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
-    files = tables.write_table1(out, ds)
-    files += tables.write_table2(out, ds)
-    files += tables.write_table3(out, ds)
-    files += online.write_table4(out, ds)
-    files += groups.write_group_table(out, ds)
+    files = _write_tables(out, ds)
     if not files:
         _fail(f"no finished runs under {out / 'runs'}")
     _echo_markdown(files)
 
 
+def _write_tables(out: Path, ds, online_config=None) -> list[Path]:
+    """Tables 1-4, the per-group table, the plots and the report from the saved results (the
+    runs evaluated once); Table 4 with ``online_config``, else the settings it was last made with."""
+    from benchmark import groups, online, report, tables
+
+    collected = tables.collect(out, ds)
+    files = tables.write_table1(out, ds, collected)
+    files += tables.write_table2(out, ds)
+    files += tables.write_table3(out, ds)
+    files += online.write_table4(out, ds, online_config)
+    files += groups.write_group_table(out, ds, collected)
+    if files:
+        table1 = [s for s in collected if s.family != tables.ABLATION]
+        files += report.write_report(out, table1, tables.efficiency_records(out, ds))
+    return files
+
+
 def _echo_markdown(files: list[Path]) -> None:
-    """Print the Markdown tables among the files just written."""
+    """Print the Markdown tables among the files just written (not the report, which repeats them)."""
     for path in files:
-        if path.suffix == ".md":
+        if path.suffix == ".md" and path.name != "report.md":
             click.echo(path.read_text())
+
+
+@main.command("verify")
+@_dataset_options
+@click.option("--run", "run_missing", is_flag=True, help="First run what is missing (bench run --systems all).")
+@click.option("--record", is_flag=True, help="Write the expected figures from the current results instead.")
+def verify_cmd(dataset, profile, data_path, knobs, results_dir, run_missing, record):
+    """Check the saved results against the expected figures (benchmark/expected/<dataset>.json):
+    OK or FAIL per cell, exit 1 if any cell fails."""
+    from benchmark import verify
+
+    ds = _load(dataset, profile, data_path, knobs)
+    out = _out_dir(results_dir, ds)
+    if run_missing:  # bench run --systems all with the same dataset options; it exits on failure
+        click.get_current_context().invoke(run, system_names="all", dataset=dataset, profile=profile,
+                                           data_path=data_path, knobs=knobs, results_dir=results_dir)
+    if record:
+        click.echo(f"wrote {verify.record(out, ds)}")
+        return
+    try:
+        cells = verify.check(out, ds)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    for cell in cells:
+        click.echo(cell.line())
+    failed = [c for c in cells if not c.ok]
+    click.echo(f"{len(cells) - len(failed)} OK, {len(failed)} FAIL of {len(cells)} cells")
+    if failed:
+        sys.exit(1)
 
 
 @main.command("list")

@@ -125,13 +125,15 @@ def groups_heatmap(results: pd.DataFrame, labels: dict[str, str], path: Path, me
     plt.close(fig)
 
 
-def write_group_table(out_dir: Path, dataset: Dataset) -> list[Path]:
+def write_group_table(out_dir: Path, dataset: Dataset, collected: list[SystemScores] | None = None) -> list[Path]:
     """Write ``groups.csv`` (every metric), ``groups.md`` and ``groups.png`` (MRR@10) for the
-    Table 1 systems; none when the dataset has no user groups or no baseline ran."""
+    Table 1 systems (from ``collected``, else evaluated here); none when the dataset has no
+    user groups or no baseline ran."""
     groups = pair_groups(dataset)
     if set(groups.values()) == {UNKNOWN}:
         return []
-    systems = [s for s in collect(out_dir, dataset) if s.family != ABLATION]
+    collected = collect(out_dir, dataset) if collected is None else collected
+    systems = [s for s in collected if s.family != ABLATION]
     results = group_results(systems, groups)
     if results.empty:
         return []

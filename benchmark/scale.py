@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -68,8 +69,8 @@ def chunked_encode(model, model_key: str, texts: Sequence[str], folder_key: str,
     that a long encoding resumes where it stopped.
 
     Returns:
-        (the vectors, a timing record: texts, seconds summed over chunks, stickers per second,
-        and the load average seen by each chunk).
+        (the vectors, a timing record: texts, seconds summed over chunks, texts per second,
+        and the load average at the end of each chunk).
     """
     from systems.encoders import encode
 
@@ -85,7 +86,7 @@ def chunked_encode(model, model_key: str, texts: Sequence[str], folder_key: str,
             began = time.perf_counter()
             vectors = encode(model, batch, batch_size=64)
             record = {"n": len(batch), "seconds": time.perf_counter() - began,
-                      "load_average": _load_average()}
+                      "load_average": round(os.getloadavg()[0], 2)}
             with atomic_open(vectors_path, "wb") as f:
                 np.save(f, vectors)
             write_json(record_path, record)
@@ -97,12 +98,6 @@ def chunked_encode(model, model_key: str, texts: Sequence[str], folder_key: str,
     return vectors, {"texts": len(texts), "encode_s": round(seconds, 1),
                      "texts_per_s": round(len(texts) / seconds, 1) if seconds else None,
                      "chunk_load_average": loads}
-
-
-def _load_average() -> float:
-    import os
-
-    return round(os.getloadavg()[0], 2)
 
 
 # --------------------------------------------------------------------------- encodings
@@ -343,7 +338,6 @@ def _reset_peak() -> None:
 
 def _measure(component: str, n_stickers: int, encoder: str, threads: int, n_queries: int) -> dict:
     """In a fresh process: build one component at one size and time its queries."""
-    import os
     import tempfile
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):

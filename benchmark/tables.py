@@ -66,6 +66,7 @@ class SystemScores:
     per_query: pd.DataFrame  # qid x metric, mean over seeds (NaN when not applicable)
     metas: list[dict]  # the run metadata of each seed
     not_applicable: str = ""  # why the system does not apply to the dataset, if it does not
+    seed_means: pd.DataFrame | None = None  # seed x metric: each seed's mean over the queries
 
     @property
     def means(self) -> pd.Series:
@@ -123,10 +124,11 @@ def _scored(dataset: Dataset, metas: list[tuple[dict, Path]]) -> SystemScores:
     """A system's runs scored against the test qrels, averaged over its seeds."""
     scores = [per_query_scores(dataset.test_qrels, read_run(path)) for _, path in metas]
     card = metas[-1][0]["card"]
+    seed_means = pd.DataFrame([s.mean() for s in scores], index=pd.Index([m["seed"] for m, _ in metas], name="seed"))
     return SystemScores(
         name=card["name"], label=card["label"], family=card["family"], baseline=card["baseline"],
         seeds=sorted(m["seed"] for m, _ in metas), per_query=sum(scores[1:], scores[0]) / len(scores),
-        metas=[m for m, _ in metas])
+        metas=[m for m, _ in metas], seed_means=seed_means.sort_index())
 
 
 def _not_applicable(dataset: Dataset, meta: dict) -> SystemScores:
@@ -342,16 +344,19 @@ def _write_files(out_dir: Path, files: dict[str, str]) -> list[Path]:
     return [out_dir / name for name in files]
 
 
-def write_table1(out_dir: Path, dataset: Dataset) -> list[Path]:
+def write_table1(out_dir: Path, dataset: Dataset, collected: list[SystemScores] | None = None) -> list[Path]:
     """Evaluate saved runs and write Table 1 (csv, tex, md) plus the significance details.
 
     Systems of the :data:`ABLATION` family are left to Table 2; ``provenance.json`` records the
     runs of both tables.
 
+    Args:
+        collected: the runs as :func:`collect` evaluates them (evaluated here if not given).
+
     Returns:
         The files written (none when there is no successful run of a Table 1 system).
     """
-    collected = collect(out_dir, dataset)
+    collected = collect(out_dir, dataset) if collected is None else collected
     systems = [s for s in collected if s.family != ABLATION]
     if not systems:
         return []
