@@ -26,6 +26,7 @@ latency over the test queries after a warm-up.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import time
@@ -336,6 +337,40 @@ def _reset_peak() -> None:
         f.write("5")
 
 
+def deep_size(obj) -> int:
+    """Bytes of a Python structure: numpy arrays and torch tensors by their buffers, containers
+    and objects by ``sys.getsizeof`` plus what they hold, each object counted once. Objects
+    that keep their memory elsewhere (a faiss index, a JVM) count only their Python shell."""
+    import sys
+
+    import torch
+
+    seen: set[int] = set()
+    total, stack = 0, [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, np.ndarray):
+            total += item.nbytes if item.base is None else 0  # a view owns no buffer
+            if item.dtype == object:
+                stack.extend(item.ravel().tolist())
+            continue
+        if isinstance(item, torch.Tensor):
+            total += item.element_size() * item.nelement()
+            continue
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif hasattr(item, "__dict__") and not isinstance(item, type):
+            stack.extend(vars(item).values())
+    return total
+
+
 def _measure(component: str, n_stickers: int, encoder: str, threads: int, n_queries: int) -> dict:
     """In a fresh process: build one component at one size and time its queries."""
     import tempfile
@@ -352,6 +387,7 @@ def _measure(component: str, n_stickers: int, encoder: str, threads: int, n_quer
     make_inputs, build, query = COMPONENTS[component]
     dataset = scale_dataset(n_stickers)
     inputs = make_inputs(dataset, encoder)
+    gc.collect()  # garbage of the inputs' making would otherwise be freed during the build
     baseline = rss_mb()
     _reset_peak()
     with tempfile.TemporaryDirectory(prefix=f"scale-{component}-") as tmp:
@@ -359,11 +395,13 @@ def _measure(component: str, n_stickers: int, encoder: str, threads: int, n_quer
         structure = build(inputs, Path(tmp))
         build_s = time.perf_counter() - start
         peak, held, disk = peak_rss_mb() - baseline, rss_mb() - baseline, disk_bytes(Path(tmp))
+        size = None if disk else deep_size(structure)  # an index on disk lives outside Python
         stats = latency_ms(lambda i: query(structure, inputs, i), n_queries, warmup=5)
     return {"component": component, "stickers": len(dataset.training_data().stickers),
             "dataset": dataset.name, "fingerprint": dataset.fingerprint, "threads": threads,
             "encoder": encoder, "build_s": round(build_s, 3), "baseline_rss_mb": round(baseline, 1),
             "held_mb": round(held, 1), "build_peak_mb": round(peak, 1), "disk_mb": round(disk / 2**20, 2),
+            "size_mb": None if size is None else round(size / 2**20, 2),
             "latency_ms": {k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()},
             "encoding": inputs.get("encoding")}
 
@@ -411,8 +449,8 @@ def profile_scale(sizes: Sequence[int], components: Sequence[str], encoder: str,
 
 # --------------------------------------------------------------------------- report
 
-COLUMNS = ("Component", "Stickers", "Encode (s)", "Build (s)", "Held (MB)", "Build peak (MB)", "Disk (MB)",
-           "p50 (ms)", "p95 (ms)")
+COLUMNS = ("Component", "Stickers", "Encode (s)", "Build (s)", "Size (MB)", "Held (MB)", "Build peak (MB)",
+           "Disk (MB)", "p50 (ms)", "p95 (ms)")
 
 
 def scale_records(out_dir: Path) -> list[dict]:
@@ -425,7 +463,8 @@ def scale_records(out_dir: Path) -> list[dict]:
 def _cells(r: dict) -> list[str]:
     encoding = r.get("encoding")
     encode = f"{encoding['encode_s']:,.0f}" if encoding else "—"
-    return [r["component"], f"{r['stickers']:,}", encode, f"{r['build_s']:,.1f}", f"{r['held_mb']:,.0f}",
+    size = "—" if r["size_mb"] is None else f"{r['size_mb']:,.1f}"
+    return [r["component"], f"{r['stickers']:,}", encode, f"{r['build_s']:,.1f}", size, f"{r['held_mb']:,.0f}",
             f"{r['build_peak_mb']:,.0f}", f"{r['disk_mb']:,.1f}" if r["disk_mb"] else "—",
             f"{r['latency_ms']['p50_ms']:.3f}", f"{r['latency_ms']['p95_ms']:.3f}"]
 
@@ -438,9 +477,11 @@ def scale_markdown(records: Sequence[dict]) -> str:
     encoders = sorted({r["encoder"] for r in records})
     lines += ["", f"Measured at {threads} thread(s), each component and size in a fresh process. Encode: the "
               f"text encoder ({', '.join(encoders)}) over the sticker texts (dense) or the distinct property values "
-              "(PEARL), cached and timed chunk by chunk. Build: the structure from its inputs. Held: resident "
-              "memory the built structure adds; build peak: the peak above the same baseline. Disk: the "
-              "saved index (BM25, faiss). Latency: the structure's share of one query at batch 1 (BM25: the "
+              "(PEARL), cached and timed chunk by chunk. Build: the structure from its inputs. Size: the "
+              "structure's Python objects and arrays (—: it lives outside Python, in Lucene's JVM or faiss; "
+              "see Disk). Held: resident memory the process gained while building (Python may reuse memory "
+              "it freed earlier, so it can fall short of Size); build peak: the peak above the same "
+              "baseline. Disk: the saved index (BM25, faiss). Latency: the structure's share of one query at batch 1 (BM25: the "
               "whole search; dense: the faiss search of an encoded query; tries and n-grams: the constrained "
               "decoder's lookups along a beam, then the stickers found), without the model's forward passes."]
     return "\n".join(lines) + "\n"
@@ -452,7 +493,8 @@ def scale_csv(records: Sequence[dict]) -> str:
     rows = [{"component": r["component"], "stickers": r["stickers"], "threads": r["threads"],
              "encode_s": (r.get("encoding") or {}).get("encode_s"),
              "encoded_texts": (r.get("encoding") or {}).get("texts"), "build_s": r["build_s"],
-             "held_mb": r["held_mb"], "build_peak_mb": r["build_peak_mb"], "disk_mb": r["disk_mb"],
+             "size_mb": r["size_mb"], "held_mb": r["held_mb"], "build_peak_mb": r["build_peak_mb"],
+             "disk_mb": r["disk_mb"],
              "p50_ms": r["latency_ms"]["p50_ms"], "p95_ms": r["latency_ms"]["p95_ms"],
              "latency_queries": r["latency_ms"]["n"]} for r in records]
     return pd.DataFrame(rows).to_csv(index=False, lineterminator="\n")
@@ -465,12 +507,12 @@ def scale_plot(records: Sequence[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("build_s", "build (s)"), ("held_mb", "memory held (MB)"), ("p50_ms", "latency p50 (ms)"))
+    panels = (("build_s", "build (s)"), ("memory_mb", "size in memory or on disk (MB)"),
+              ("p50_ms", "latency p50 (ms)"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for ax, (key, title) in zip(axes, panels):
         for component in dict.fromkeys(r["component"] for r in records):
-            points = [(r["stickers"], r["latency_ms"]["p50_ms"] if key == "p50_ms" else r[key])
-                      for r in records if r["component"] == component]
+            points = [(r["stickers"], _plotted(r, key)) for r in records if r["component"] == component]
             xs, ys = zip(*points)
             ax.plot(xs, [max(y, 1e-3) for y in ys], marker="o", label=component)
         ax.set(xscale="log", yscale="log", xlabel="stickers", title=title)
@@ -480,6 +522,14 @@ def scale_plot(records: Sequence[dict], path: Path) -> None:
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
+
+
+def _plotted(r: dict, key: str) -> float:
+    if key == "p50_ms":
+        return r["latency_ms"]["p50_ms"]
+    if key == "memory_mb":  # the structure's own bytes, or its index on disk when it lives outside Python
+        return r["disk_mb"] or r["size_mb"]
+    return r[key]
 
 
 def write_scale_report(out_dir: Path) -> list[Path]:

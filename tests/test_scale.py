@@ -62,12 +62,23 @@ def test_every_component_builds_and_answers_on_tiny(component, tiny, monkeypatch
     assert record["component"] == component and record["stickers"] == len(tiny.stickers)
     assert record["build_s"] > 0 and record["latency_ms"]["n"] == 5 and record["latency_ms"]["p50_ms"] > 0
     assert record["build_peak_mb"] >= record["held_mb"] - 1
-    assert (record["disk_mb"] > 0) == (component in ("bm25", "dense-flat", "dense-ivfpq"))
+    on_disk = component in ("bm25", "dense-flat", "dense-ivfpq")
+    assert (record["disk_mb"] > 0) == on_disk and (record["size_mb"] is None) == on_disk
     encoded = record["encoding"]
     if component.startswith("dense"):
         assert encoded["texts"] == len(tiny.stickers) and encoded["encode_s"] > 0
     else:
         assert encoded is None or component == "pearl-identifiers"
+
+
+def test_deep_size_counts_arrays_and_containers_once():
+    import sys
+
+    array = np.zeros(1000, dtype=np.int64)
+    shared = [array, array]
+    size = scale.deep_size({"a": shared, "b": shared})
+    assert 8000 <= size - sys.getsizeof(shared) < 8000 + 2000
+    assert scale.deep_size(array[:10]) == 0  # a view owns no buffer
 
 
 def test_walk_looks_up_every_prefix_of_the_beam():
@@ -89,11 +100,13 @@ def test_report_writes_the_table_and_the_plot(tmp_path):
         write_json(tmp_path / f"{component}-{n}.json", {
             "component": component, "stickers": n, "threads": 2, "encoder": "e", "build_s": build,
             "held_mb": 10.0, "build_peak_mb": 20.0, "disk_mb": 1.5 if component == "bm25" else 0.0,
+            "size_mb": None if component == "bm25" else 0.4,
             "latency_ms": {"p50_ms": 1.0, "p95_ms": 2.0, "n": 5}, "encoding": None})
     paths = scale.write_scale_report(tmp_path)
     assert [p.name for p in paths] == ["scale.csv", "scale.md", "scale.png"]
     table = (tmp_path / "scale.md").read_text()
-    assert "| bm25 | 100,000 | — | 15.0 | 10 | 20 | 1.5 | 1.000 | 2.000 |" in table
+    assert "| bm25 | 100,000 | — | 15.0 | — | 10 | 20 | 1.5 | 1.000 | 2.000 |" in table
+    assert "| dsi-trie | 10,000 | — | 0.5 | 0.4 | 10 | 20 | — |" in table
     assert table.index("| bm25 | 10,000") < table.index("| bm25 | 100,000") < table.index("| dsi-trie")
     assert (tmp_path / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert scale.write_scale_report(tmp_path / "empty") == []
