@@ -17,10 +17,11 @@ import pandas as pd
 
 from benchmark.dataset import Dataset
 from benchmark.evaluate import KEY_METRIC, METRICS
-from benchmark.io import atomic_open, write_text
+from benchmark.io import write_text
 from benchmark.records import AGE_GROUPS, GENDERS
+from benchmark.report import pyplot, save_png
 from benchmark.tables import (
-    ABLATION, SystemScores, _both_tests_pass, _caption, _md_row, _metric_label, collect, paired_tests,
+    ABLATION, SystemScores, _both_tests_pass, _caption, md_row, metric_label, collect, paired_tests,
 )
 
 UNKNOWN = "unknown"
@@ -78,7 +79,7 @@ def groups_markdown(results: pd.DataFrame, labels: dict[str, str], caption: str,
     groups = list(dict.fromkeys(table["group"]))
     pairs = table.drop_duplicates("group").set_index("group")["pairs"]
     best = table.groupby("group")["mean"].max().round(4)
-    lines = [f"**{caption}**", "", _md_row(["Model", *(f"{g} (n={pairs[g]})" for g in groups)]),
+    lines = [f"**{caption}**", "", md_row(["Model", *(f"{g} (n={pairs[g]})" for g in groups)]),
              "|---|" + "---:|" * len(groups)]
     for system, rows in table.groupby("system", sort=False):
         cells = []
@@ -87,9 +88,9 @@ def groups_markdown(results: pd.DataFrame, labels: dict[str, str], caption: str,
             if round(r.mean, 4) == best[r.Index]:
                 text = f"**{text}**"
             cells.append(text + ("\\*" if r.significant else ""))
-        lines.append(_md_row([labels[system], *cells]))
+        lines.append(md_row([labels[system], *cells]))
     baseline = labels[table["baseline"].iloc[0]]
-    return "\n".join(lines) + (f"\n\n{_metric_label(metric)} per user group. "
+    return "\n".join(lines) + (f"\n\n{metric_label(metric)} per user group. "
                                f"\\* significant gain over {baseline} (the best baseline of Table 1) on the "
                                "group's pairs: paired t-test and permutation test, Holm-corrected over the "
                                "systems, both p <= 0.05. Groups are those users disclose.\n")
@@ -97,11 +98,7 @@ def groups_markdown(results: pd.DataFrame, labels: dict[str, str], caption: str,
 
 def groups_heatmap(results: pd.DataFrame, labels: dict[str, str], path: Path, metric: str = KEY_METRIC) -> None:
     """A systems x groups heatmap of ``metric``, each cell annotated (``*`` as in the table)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     table = results[results["metric"] == metric]
     grid = table.pivot(index="system", columns="group", values="mean")
     marks = table.pivot(index="system", columns="group", values="significant")
@@ -117,11 +114,10 @@ def groups_heatmap(results: pd.DataFrame, labels: dict[str, str], path: Path, me
             value = grid.loc[system, group]
             ax.text(j, i, f"{value:.3f}" + ("*" if marks.loc[system, group] else ""), ha="center",
                     va="center", fontsize=7, color="white" if value < grid.to_numpy().max() / 2 else "black")
-    fig.colorbar(image, ax=ax, label=_metric_label(metric))
-    ax.set_title(f"{_metric_label(metric)} by user group")
+    fig.colorbar(image, ax=ax, label=metric_label(metric))
+    ax.set_title(f"{metric_label(metric)} by user group")
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, metadata={"Software": None})
+    save_png(fig, path)
     plt.close(fig)
 
 

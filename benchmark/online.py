@@ -300,7 +300,7 @@ def write_table4(out_dir: Path, dataset, config: OnlineConfig | None = None) -> 
     """Write Table 4 (csv, md, tex, and the per-seed JSON) from the saved online runs; none
     without them. Without ``config``, the one the last Table 4 was made with (else the default)."""
     from benchmark.io import read_json, write_json, write_text
-    from benchmark.tables import latex_escape
+    from benchmark.tables import md_row, latex_escape
 
     saved = out_dir / "online" / "table4.json"
     if config is None:
@@ -311,8 +311,8 @@ def write_table4(out_dir: Path, dataset, config: OnlineConfig | None = None) -> 
     header = ["Comparison", "ΔCTR ↑", "ΔACP ↓", "ΔGSB ↑"]
     rows = _table4_rows(result)
     caption = f"Table 4: simulated online test on {dataset.name}."
-    markdown = "\n".join([f"**{caption}**", "", "| " + " | ".join(header) + " |", "|---|---:|---:|---:|",
-                          *("| " + " | ".join(r) + " |" for r in rows), "", _table4_footnote(result)]) + "\n"
+    markdown = "\n".join([f"**{caption}**", "", md_row(header), "|---|---:|---:|---:|",
+                          *(md_row(r) for r in rows), "", _table4_footnote(result)]) + "\n"
     latex = "\n".join(["% Requires \\usepackage{booktabs}.", "\\begin{table}[t]", "\\centering", "\\small",
                        "\\begin{tabular}{lrrr}", "\\toprule",
                        " & ".join(latex_escape(h) for h in header) + " \\\\", "\\midrule",

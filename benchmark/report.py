@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmark.io import atomic_open, write_text
-from benchmark.tables import SystemScores, _metric_label
+from benchmark.tables import SystemScores, metric_label
 
 BAR_METRICS = ("mrr@10", "recall@10")
 SECTIONS = (("table1.md", None), ("table1.png", "Table 1 as bars"), ("table2.md", None), ("table3.md", None),
@@ -21,7 +21,8 @@ SECTIONS = (("table1.md", None), ("table1.png", "Table 1 as bars"), ("table2.md"
             ("groups.png", "MRR@10 by user group"))
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,14 +31,16 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path) -> None:
+    """Write ``fig`` as a PNG atomically, without the matplotlib version in its metadata (same
+    figure, same bytes)."""
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110, metadata={"Software": None})
 
 
 def table1_bars(systems: Sequence[SystemScores], path: Path) -> None:
     """Each metric of :data:`BAR_METRICS` per system, mean over seeds ± one standard deviation."""
-    plt = _pyplot()
+    plt = pyplot()
     scored = [s for s in systems if not s.not_applicable]
     fig, axes = plt.subplots(1, len(BAR_METRICS), figsize=(6 * len(BAR_METRICS), 4.2))
     several = any(len(s.seeds) > 1 for s in scored)
@@ -46,13 +49,13 @@ def table1_bars(systems: Sequence[SystemScores], path: Path) -> None:
         spread = [s.seed_means[metric].std(ddof=1) if len(s.seeds) > 1 else 0.0 for s in scored]
         ax.bar(range(len(scored)), means, yerr=spread if several else None, capsize=3, color="tab:blue")
         ax.set_xticks(range(len(scored)), [s.row_label for s in scored], rotation=60, ha="right")
-        ax.set_ylabel(_metric_label(metric))
+        ax.set_ylabel(metric_label(metric))
         ax.grid(True, axis="y", alpha=0.3)
     seeds = "/".join(map(str, sorted({len(s.seeds) for s in scored})))
     fig.suptitle(f"Table 1 (seeds per system: {seeds}; " + ("error bars: sd over seeds)" if several else
                                                           "one seed: no error bars; bench run --seeds N adds them)"))
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -62,7 +65,7 @@ def quality_latency(systems: Sequence[SystemScores], records: Sequence[dict], pa
     points = [(s, p50[s.name]) for s in systems if not s.not_applicable and s.name in p50]
     if not points:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s, latency in points:
         x = max(latency, 1e-3)
@@ -73,7 +76,7 @@ def quality_latency(systems: Sequence[SystemScores], records: Sequence[dict], pa
            title="Quality against latency (Tables 1 and 3)")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return True
 

@@ -502,11 +502,9 @@ def scale_csv(records: Sequence[dict]) -> str:
 
 def scale_plot(records: Sequence[dict], path: Path) -> None:
     """Build time, held memory and p50 latency against stickers, log-log, one line per component."""
-    import matplotlib
+    from benchmark.report import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = (("build_s", "build (s)"), ("memory_mb", "size in memory or on disk (MB)"),
               ("p50_ms", "latency p50 (ms)"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
@@ -519,8 +517,7 @@ def scale_plot(records: Sequence[dict], path: Path) -> None:
         ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, metadata={"Software": None})
+    save_png(fig, path)
     plt.close(fig)
 
 

@@ -226,24 +226,24 @@ def _cells(systems: list[SystemScores], sig: pd.DataFrame, bold: str, star: str,
     return rows
 
 
-def _metric_label(metric: str) -> str:
+def metric_label(metric: str) -> str:
     """``mrr@10`` -> ``MRR@10``, ``recall@10`` -> ``Recall@10``."""
     name, cutoff = metric.split("@")
     return f"{METRIC_NAMES[name]}@{cutoff}"
 
 
-def _md_row(cells: Sequence[str]) -> str:
+def md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
 def to_markdown(systems: list[SystemScores], sig: pd.DataFrame, caption: str) -> str:
-    header = ["Group", "Model", *map(_metric_label, METRICS)]
-    lines = [f"**{caption}**", "", _md_row(header), "|" + "---|" * 2 + "---:|" * len(METRICS)]
+    header = ["Group", "Model", *map(metric_label, METRICS)]
+    lines = [f"**{caption}**", "", md_row(header), "|" + "---|" * 2 + "---:|" * len(METRICS)]
     previous = None
     for s, cells in zip(systems, _cells(systems, sig, "**{}**", "\\*")):
         group = s.family if s.family != previous else ""
         previous = s.family
-        lines.append(_md_row([group, s.row_label, *cells]))
+        lines.append(md_row([group, s.row_label, *cells]))
     return "\n".join(lines) + "\n\n" + _footnote(systems, sig) + "\n"
 
 
@@ -435,7 +435,7 @@ def _table2_cells(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFram
 
 
 def _table2_header() -> list[str]:
-    return ["Model", *map(_metric_label, TABLE2_METRICS), *(f"Δ{_metric_label(m)}" for m in DELTA_METRICS)]
+    return ["Model", *map(metric_label, TABLE2_METRICS), *(f"Δ{metric_label(m)}" for m in DELTA_METRICS)]
 
 
 def _table2_footnote(groups: list[tuple[str, list[SystemScores]]]) -> str:
@@ -452,11 +452,11 @@ def table2_markdown(groups: list[tuple[str, list[SystemScores]]], sig: pd.DataFr
     """Table 2 in Markdown: PEARL first, then each heading (in italics) and its variants."""
     header = _table2_header()
     cells = _table2_cells(groups, sig, DAGGER)
-    lines = [f"**{caption}**", "", _md_row(header), "|---|" + "---:|" * (len(header) - 1)]
+    lines = [f"**{caption}**", "", md_row(header), "|---|" + "---:|" * (len(header) - 1)]
     for heading, members in groups:
         if heading:
-            lines.append(_md_row([f"*{heading}*", *[""] * (len(header) - 1)]))
-        lines += [_md_row([s.row_label, *cells[s.name]]) for s in members]
+            lines.append(md_row([f"*{heading}*", *[""] * (len(header) - 1)]))
+        lines += [md_row([s.row_label, *cells[s.name]]) for s in members]
     return "\n".join(lines) + "\n\n" + _table2_footnote(groups) + "\n"
 
 
@@ -516,9 +516,9 @@ def representation_report(systems: Sequence[SystemScores]) -> str:
     columns = sorted({key for values in scores.values() for key in values})
     if not columns:
         return f"{title}\n\nNo representation-learning scores in the run notes.\n"
-    lines = [title, "", _md_row(["Model", *(f"{task} {metric}" for task, metric in columns)]),
+    lines = [title, "", md_row(["Model", *(f"{task} {metric}" for task, metric in columns)]),
              "|---|" + "---:|" * len(columns)]
-    lines += [_md_row([s.label, *(_fmt(scores[s.name].get(c)) for c in columns)]) for s in systems]
+    lines += [md_row([s.label, *(_fmt(scores[s.name].get(c)) for c in columns)]) for s in systems]
     return "\n".join(lines) + "\n"
 
 
@@ -582,10 +582,10 @@ def intent_report(systems: Sequence[SystemScores], truth: Mapping[str, Sequence[
         predictions = [p for p in ((m.get("notes") or {}).get("intents") for m in s.metas) if p]
         if predictions:
             a = _agreement([pair for p in predictions for pair in _pairs(p, truth)])
-            rows.append(_md_row([s.label, str(a["n"]), _fmt(a["top1_accuracy"]), _fmt(a["kendall_tau"])]))
+            rows.append(md_row([s.label, str(a["n"]), _fmt(a["top1_accuracy"]), _fmt(a["kendall_tau"])]))
     if not rows:
         return f"{title}\n\nNo intent predictions in the run notes.\n"
-    header = [_md_row(["Model", "n", "Top-1 accuracy", "Kendall tau"]), "|---|---:|---:|---:|"]
+    header = [md_row(["Model", "n", "Top-1 accuracy", "Kendall tau"]), "|---|---:|---:|---:|"]
     return "\n".join([title, "", *header, *rows]) + "\n"
 
 
@@ -671,8 +671,8 @@ def _table3_footnote(records: Sequence[dict]) -> str:
 
 
 def table3_markdown(records: Sequence[dict], caption: str) -> str:
-    lines = [f"**{caption}**", "", _md_row(["Model", *TABLE3_COLUMNS]), "|---|" + "---:|" * len(TABLE3_COLUMNS)]
-    lines += [_md_row([r["label"], *_table3_cells(r)]) for r in records]
+    lines = [f"**{caption}**", "", md_row(["Model", *TABLE3_COLUMNS]), "|---|" + "---:|" * len(TABLE3_COLUMNS)]
+    lines += [md_row([r["label"], *_table3_cells(r)]) for r in records]
     return "\n".join(lines) + "\n\n" + _table3_footnote(records) + "\n"
 
 
