@@ -79,8 +79,13 @@ def run_key(cls: type, config: Any, dataset: Dataset, seed: int, k: int | None,
     key = {"system": cls.card.name, "config": config_dict(config), "dataset": dataset.fingerprint,
            "seed": seed, "k": k}
     if queries is not None:
-        key["queries"] = stable_hash([(q.qid, q.user.id if q.user else None, q.text) for q in queries])
+        key["queries"] = queries_key(queries)
     return stable_hash(key)
+
+
+def queries_key(queries: Sequence[Query]) -> str:
+    """A hash of queries other than the test pairs (their qids, users and texts)."""
+    return stable_hash([(q.qid, q.user.id if q.user else None, q.text) for q in queries])
 
 
 def check_isolation(data: TrainingData, dataset: Dataset) -> None:
@@ -209,7 +214,7 @@ def run_system(
         "k": k, "key": key, "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint,
                                          "files": dataset.card["files"]},
         "versions": provenance.versions(), "commit": provenance.git_commit(),
-        "machine": provenance.machine(),
+        "machine": provenance.machine(), **({} if queries is None else {"queries": queries_key(queries)}),
     }
     try:
         system, fit_s, cached = fit_or_load(cls, config, seed, dataset, progress)

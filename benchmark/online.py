@@ -17,6 +17,7 @@ experts); this module holds the procedure and the formulas.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -232,6 +233,12 @@ def _experts(dataset, config: OnlineConfig):
     return experts, experts.sessions(config.queries)
 
 
+def _queries(dataset, sessions: Sequence) -> list[Query]:
+    """The sessions as the systems see them: bare queries of the experts (dataset users)."""
+    users = dataset.training_data().users
+    return [Query(s.qid, users[s.user_id], s.text) for s in sessions]
+
+
 def online_runs(dataset, classes: dict[str, type], configs: dict, out_dir: Path, config: OnlineConfig,
                 force: bool = False, progress: bool = True) -> list:
     """Retrieve the experts' queries with both systems (fitting them if needed) into
@@ -242,8 +249,7 @@ def online_runs(dataset, classes: dict[str, type], configs: dict, out_dir: Path,
     experts, sessions = _experts(dataset, config)
     if experts is None:
         return []
-    users = dataset.training_data().users
-    queries = [Query(s.qid, users[s.user_id], s.text) for s in sessions]
+    queries = _queries(dataset, sessions)
     return [run_system(classes[name], configs.get(name, classes[name].Config()), 0, dataset, out_dir / "online",
                        k=config.depth, force=force, progress=progress, queries=queries)
             for name in (config.system, config.online_system)]
@@ -252,7 +258,7 @@ def online_runs(dataset, classes: dict[str, type], configs: dict, out_dir: Path,
 def online_test(dataset, out_dir: Path, config: OnlineConfig) -> dict | None:
     """Table 4's measurements from the saved online runs: every seed's ΔCTR, ΔACP and ΔGSB and
     their means with 95% confidence intervals; None without the runs or a simulator."""
-    from benchmark.harness import read_run, run_paths
+    from benchmark.harness import queries_key, read_run, run_paths
 
     paths = {name: run_paths(out_dir / "online", name, 0) for name in (config.system, config.online_system)}
     if not all(run.exists() and meta.exists() for run, meta in paths.values()):
@@ -260,6 +266,13 @@ def online_test(dataset, out_dir: Path, config: OnlineConfig) -> dict | None:
     experts, sessions = _experts(dataset, config)
     if experts is None:
         return None
+    current = queries_key(_queries(dataset, sessions))
+    for name, (_, meta) in paths.items():
+        saved = json.loads(meta.read_text())
+        if saved.get("status") != "ok" or saved.get("queries") != current:
+            print(f"warning: {meta}: not a finished run of these {len(sessions):,} expert queries; "
+                  "no Table 4 until bench run redoes it", file=sys.stderr)
+            return None
     run_a, run_b = (read_run(paths[name][0]) for name in (config.system, config.online_system))
     seeds = [simulate(experts, sessions, run_a, run_b, config, seed) for seed in range(config.seeds)]
     summary = {}

@@ -161,7 +161,8 @@ def test_simulated_experts_cover_the_groups_and_click_on_intent(tiny):
     assert set(missing) == {0.02} and np.mean(matching) > 0.2
 
 
-def test_bench_run_writes_table4_and_bench_tables_rebuilds_it(tmp_path):
+def test_bench_run_writes_table4_and_bench_tables_rebuilds_it(tmp_path, tiny):
+    from benchmark.online import OnlineConfig, online_test
     from conftest import bench
 
     home = tmp_path / "home"
@@ -177,5 +178,7 @@ def test_bench_run_writes_table4_and_bench_tables_rebuilds_it(tmp_path):
     rebuilt = bench("tables", "--profile", "tiny", home=home)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (results / "table4.md").read_bytes() == table  # same saved config, same seeds
+    other = OnlineConfig(system="upop", online_system="gpop", queries=50)
+    assert online_test(tiny, results, other) is None  # runs of other queries are never mixed in
     bad = bench("run", "--profile", "tiny", "--systems", "gpop", "--online", "nonsense=1", home=home)
     assert bad.returncode == 2 and "unknown config field 'nonsense'" in bad.stderr
