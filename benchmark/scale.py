@@ -104,14 +104,20 @@ def chunked_encode(model, model_key: str, texts: Sequence[str], folder_key: str,
 # --------------------------------------------------------------------------- encodings
 
 
-def dense_vectors(dataset: Dataset, encoder: str, progress: bool = True) -> tuple[list[str], np.ndarray, dict]:
-    """The sticker ids and their vectors as DPR and ANCE index them (labelled sticker texts, 48
-    tokens, unnormalized), encoded by the un-fine-tuned ``encoder``, with the encoding's timing."""
+def dense_model(encoder: str, device: str = "cpu"):
+    """The un-fine-tuned ``encoder`` set up as DPR and ANCE encode with it (their token limit,
+    unnormalized vectors)."""
+    from systems.dense import DPRConfig
     from systems.encoders import load_encoder
 
+    return load_encoder(encoder, DPRConfig().max_seq_length, normalize=False, device=device)
+
+
+def dense_vectors(dataset: Dataset, model, encoder: str, progress: bool = True) -> tuple[list[str], np.ndarray, dict]:
+    """The sticker ids and their vectors as DPR and ANCE index them (labelled sticker texts),
+    encoded by ``model`` (:func:`dense_model` of ``encoder``), with the encoding's timing."""
     docs = dataset.training_data().sticker_documents(labelled=True)
     ids = sorted(docs)
-    model = load_encoder(encoder, 48, normalize=False)
     vectors, timing = chunked_encode(model, f"dense:{encoder}", [docs[s] for s in ids],
                                      f"{dataset.name}-{dataset.fingerprint[:8]}-dense", progress=progress)
     return ids, vectors, timing
@@ -136,11 +142,11 @@ def encode_throughput(n_stickers: int, encoder: str, device: str, batch_size: in
     (``cuda`` on a GPU machine), after a warm-up batch: the step that needs a GPU at full size."""
     import torch
 
-    from systems.encoders import encode, load_encoder
+    from systems.encoders import encode
 
     docs = scale_dataset(n_stickers).training_data().sticker_documents(labelled=True)
     texts = [docs[s] for s in sorted(docs)]
-    model = load_encoder(encoder, 48, normalize=False, device=device)
+    model = dense_model(encoder, device)
     encode(model, texts[:batch_size], batch_size=batch_size)
     start = time.perf_counter()
     encode(model, texts, batch_size=batch_size)
@@ -154,7 +160,7 @@ def prepare(sizes: Sequence[int], encoder: str) -> None:
     """Generate every scale point and encode what the components index (the long part)."""
     for n in sizes:
         dataset = scale_dataset(n)
-        dense_vectors(dataset, encoder)
+        dense_vectors(dataset, dense_model(encoder), encoder)
         property_vectors(dataset, encoder)
 
 
@@ -200,10 +206,10 @@ def _bm25_query(system, inputs: dict, i: int) -> None:
 
 
 def _dense_inputs(dataset: Dataset, encoder: str) -> dict:
-    from systems.encoders import encode, load_encoder
+    from systems.encoders import encode
 
-    ids, vectors, timing = dense_vectors(dataset, encoder, progress=False)
-    model = load_encoder(encoder, 48, normalize=False)
+    model = dense_model(encoder)  # loaded once: the sticker vectors and the queries
+    ids, vectors, timing = dense_vectors(dataset, model, encoder, progress=False)
     queries = encode(model, [q.text for q in dataset.test_queries()])
     return {"ids": ids, "vectors": vectors, "queries": queries, "encoding": timing}
 
