@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from benchmark import catalog, scale, simulator
+from benchmark import budgets, catalog, scale, simulator
 from benchmark.io import DatasetError
 from benchmark.paths import datasets_dir, results_dir
 from benchmark.profile import TIMED_QUERIES
@@ -40,6 +40,22 @@ def _dataset_options(f):
     f = click.option("--results-dir", type=click.Path(path_type=Path),
                      help="Where results go [default: results/<dataset>].")(f)
     return f
+
+
+def _budget_option(f):
+    return click.option("--full-budget", is_flag=True,
+                        help="Train at the default configs on a profile that has a smoke budget (tiny); "
+                             "see benchmark/budgets.py.")(f)
+
+
+def _smoke(ds, full_budget: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The dataset's smoke budget, its ``--set`` and ``--online`` values (none with
+    ``--full-budget``), announced on stderr."""
+    settings, online = ((), ()) if full_budget else budgets.smoke_settings(ds)
+    if settings:
+        click.echo(f"{budgets.profile_of(ds)} profile: smoke budget (small models, a few dozen steps; "
+                   "benchmark/budgets.py); --full-budget trains at the default configs", err=True)
+    return settings, online
 
 
 def _knobs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -114,19 +130,23 @@ def main() -> None:
               help="Simulated online test (Table 4) setting, e.g. --online online_system=bm25 (repeatable); "
                    "the test runs when both of its systems are among --systems.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for Table 3's measurements [default: all cores].")
+@_budget_option
 def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, plugins, settings, k, force,
-        no_profile, online_settings, threads):
+        no_profile, online_settings, threads, full_budget):
     """Fit, search and evaluate systems; write runs, Tables 1-4 (CSV, LaTeX, Markdown), the
     per-group table, the plots and report.md."""
     from benchmark import harness, online
 
-    classes, configs = _systems(system_names, plugins, settings)
-    online_config = _online(online_settings)
+    classes, available = _systems(system_names, plugins, settings)
+    _online(online_settings)  # bad options fail before any work
     started = time.perf_counter()
     ds = _load(dataset, profile, data_path, knobs)
     out = _out_dir(results_dir, ds)
     click.echo(f"dataset {ds.name} ({ds.fingerprint}): {len(ds.stickers):,} stickers, "
                f"{len(ds.test_pairs):,} test pairs -> {out}", err=True)
+    smoke_settings, smoke_online = _smoke(ds, full_budget)
+    configs = _configs(smoke_settings + settings, available)
+    online_config = _online(smoke_online + online_settings)
 
     def report(o: harness.RunOutcome) -> None:
         if not distributed.is_main():
@@ -185,8 +205,9 @@ def _profile(classes: list[type], configs: dict[str, Any], ds, out: Path, thread
     return failed
 
 
-def _systems(names: str, plugins: tuple[str, ...], settings: tuple[str, ...]) -> tuple[list[type], dict[str, Any]]:
-    """The system classes named by ``--systems`` and their configs from ``--set`` (exit 2 on errors)."""
+def _systems(names: str, plugins: tuple[str, ...], settings: tuple[str, ...]) -> tuple[list[type], dict[str, type]]:
+    """The system classes named by ``--systems`` and every available system by name; checks
+    ``--set`` (exit 2 on errors)."""
     from systems.registry import RegistryError, registry, resolve
 
     try:
@@ -194,26 +215,18 @@ def _systems(names: str, plugins: tuple[str, ...], settings: tuple[str, ...]) ->
         classes = resolve(names, available)
     except RegistryError as e:
         _fail(str(e))
-    return classes, _configs(settings, available)
+    _configs(settings, available)
+    return classes, available
 
 
 def _configs(settings: tuple[str, ...], available: dict[str, type]) -> dict[str, Any]:
     """``--set SYSTEM.FIELD=VALUE`` options -> a config object per system named."""
-    from systems.base import parse_overrides
+    from systems.registry import configure
 
-    grouped: dict[str, dict[str, str]] = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        system, dot, field = key.partition(".")
-        if not sep or not dot:
-            _fail(f"--set {item!r}: expected SYSTEM.FIELD=VALUE")
-        if system not in available:
-            _fail(f"--set {item!r}: unknown system {system!r}")
-        grouped.setdefault(system, {})[field] = value
     try:
-        return {name: parse_overrides(available[name].Config, fields) for name, fields in grouped.items()}
+        return configure(settings, available)
     except ValueError as e:
-        _fail(f"--set: {e}")
+        _fail(f"--set {e}")
 
 
 @main.command("tables")
@@ -314,14 +327,16 @@ def profile_group() -> None:
               help="Batch-1 queries timed per system.")
 @click.option("--threads", type=click.IntRange(1), help="Threads [default: all cores].")
 @click.option("--force", is_flag=True, help="Measure again even when a record of the same artifacts exists.")
+@_budget_option
 def profile_systems(dataset, profile, data_path, knobs, results_dir, system_names, plugins, settings, n_queries,
-                    threads, force):
+                    threads, force, full_budget):
     """Table 3: parameters, disk, peak memory, latency, throughput and fit time per system
     (fits systems that are not fitted yet)."""
     from benchmark import tables
 
-    classes, configs = _systems(system_names, plugins, settings)
+    classes, available = _systems(system_names, plugins, settings)
     ds = _load(dataset, profile, data_path, knobs)
+    configs = _configs(_smoke(ds, full_budget)[0] + settings, available)
     out = _out_dir(results_dir, ds)
     failed = _profile(classes, configs, ds, out, threads, n_queries, force, fit=True)
     _echo_markdown(tables.write_table3(out, ds))
@@ -359,14 +374,16 @@ def profile_dense(dataset, profile, data_path, knobs, results_dir, encoder, n_qu
 @click.option("--queries", "n_queries", default=64, show_default=True, help="Timed queries per system.")
 @click.option("--batch", "batch_size", default=32, show_default=True, help="Batch size of the batched measurement.")
 @click.option("--threads", type=int, help="Torch threads [default: all cores].")
+@_budget_option
 def profile_generative(dataset, profile, data_path, knobs, results_dir, system_names, settings, n_queries,
-                       batch_size, threads):
+                       batch_size, threads, full_budget):
     """Latency of generative systems and the share of decoding spent outside the model."""
     from benchmark import profile as speed
     from benchmark.io import write_json
 
-    classes, configs = _systems(system_names, (), settings)
+    classes, available = _systems(system_names, (), settings)
     ds = _load(dataset, profile, data_path, knobs)
+    configs = _configs(_smoke(ds, full_budget)[0] + settings, available)
     systems = {c.card.name: (c, configs.get(c.card.name, c.Config())) for c in classes}
     report = speed.generative(ds, systems, n_queries=n_queries, threads=threads, batch_size=batch_size)
     write_json(_out_dir(results_dir, ds) / "profile" / "generative.json", report)

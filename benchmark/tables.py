@@ -22,17 +22,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from benchmark import budgets
 from benchmark.dataset import Dataset
 from benchmark.evaluate import CUTOFFS, KEY_METRIC, METRICS, holm, per_query_scores, permutation_test, t_test
 from benchmark.harness import read_run
 from benchmark.io import read_jsonl, write_json, write_text
-from systems.base import FAMILIES, config_dict
+from systems.base import FAMILIES
 from systems.registry import BUILTINS
 
 ALPHA = 0.05
 BUILTIN_ORDER = [cls.card.name for cls in BUILTINS]
-DEFAULT_CONFIGS = {cls.card.name: json.loads(json.dumps(config_dict(cls.Config()))) for cls in BUILTINS}
-"""Each built-in system's current default config, as run metadata stores it (JSON types)."""
 NON_DEFAULT = "‡"
 
 PEARL = "pearl"
@@ -67,6 +66,7 @@ class SystemScores:
     metas: list[dict]  # the run metadata of each seed
     not_applicable: str = ""  # why the system does not apply to the dataset, if it does not
     seed_means: pd.DataFrame | None = None  # seed x metric: each seed's mean over the queries
+    defaults: dict | None = None  # the config bench run now makes on this dataset (None: a plugin)
 
     @property
     def means(self) -> pd.Series:
@@ -74,10 +74,11 @@ class SystemScores:
 
     @property
     def changes(self) -> dict[str, tuple[Any, Any]]:
-        """Config fields where the runs differ from the system's current defaults: field ->
-        (run value, default). Empty for plugins, for runs made with the defaults and for runs
-        whose metadata has no config."""
-        default, config = DEFAULT_CONFIGS.get(self.name), self.metas[-1].get("config")
+        """Config fields where the runs differ from the system's current defaults on this dataset
+        (with the profile's smoke budget, :mod:`benchmark.budgets`): field -> (run value,
+        default). Empty for plugins, for runs made with the defaults and for runs whose metadata
+        has no config."""
+        default, config = self.defaults, self.metas[-1].get("config")
         if default is None or config is None:
             return {}
         return {k: (config.get(k), v) for k, v in default.items() if config.get(k) != v}
@@ -97,6 +98,7 @@ def collect(out_dir: Path, dataset: Dataset, include: Callable[[dict], bool] = l
         include: which runs to evaluate, by their system card (all by default).
     """
     runs_dir = out_dir / "runs"
+    defaults = budgets.default_configs(dataset)
     found: list[SystemScores] = []
     for folder in sorted(p for p in runs_dir.glob("*") if p.is_dir()):
         metas, skipped = [], []
@@ -117,6 +119,8 @@ def collect(out_dir: Path, dataset: Dataset, include: Callable[[dict], bool] = l
             found.append(_scored(dataset, metas))
         elif skipped:
             found.append(_not_applicable(dataset, skipped[-1]))
+    for s in found:
+        s.defaults = defaults.get(s.name)
     return sorted(found, key=_row_order)
 
 

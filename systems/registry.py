@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from typing import Any, Sequence
 
-from systems.base import Retriever, SystemCard
+from systems.base import Retriever, SystemCard, parse_overrides
 from systems.crossmodal import CNCLIP, StickerCLIP
 from systems.dense import ANCE, DPR
 from systems.generative import DSI, DSIQG, GENRE, MINDER, Ultron
@@ -86,4 +87,29 @@ def resolve(names: str, available: dict[str, type]) -> list[type]:
     return out
 
 
-__all__ = ["Retriever", "registry", "resolve", "load_plugin", "RegistryError", "ENTRY_POINT_GROUP"]
+def configure(settings: Sequence[str], available: dict[str, type]) -> dict[str, Any]:
+    """``SYSTEM.FIELD=VALUE`` settings (``--set``) -> a config object per system named; a later
+    setting of the same field wins.
+
+    Raises:
+        ValueError: a malformed setting, an unknown system or field, or a value that does not parse.
+    """
+    grouped: dict[str, dict[str, str]] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        system, dot, field = key.partition(".")
+        if not sep or not dot:
+            raise ValueError(f"{item!r}: expected SYSTEM.FIELD=VALUE")
+        if system not in available:
+            raise ValueError(f"{item!r}: unknown system {system!r}")
+        grouped.setdefault(system, {})[field] = value
+    configs = {}
+    for name, fields in grouped.items():
+        try:
+            configs[name] = parse_overrides(available[name].Config, fields)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    return configs
+
+
+__all__ = ["Retriever", "registry", "resolve", "configure", "load_plugin", "RegistryError", "ENTRY_POINT_GROUP"]

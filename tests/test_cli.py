@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
+from benchmark import budgets, cli
 from conftest import bench
+from systems.registry import registry
 
 
 def test_list_shows_family_and_paper():
@@ -61,3 +64,32 @@ def test_a_run_with_changed_knobs_never_writes_into_the_profiles_results(tmp_pat
     assert plain.returncode == 0 and knobbed.returncode == 0, knobbed.stderr
     folders = sorted(p.name for p in (home / "results").iterdir())
     assert folders[0] == "wechat-sim-tiny" and folders[1].startswith("wechat-sim-tiny-") and len(folders) == 2
+
+
+def test_every_smoke_setting_is_a_valid_override():
+    for profile, settings in budgets.SMOKE.items():
+        configs = cli._configs(settings, registry(()))
+        for item in settings:
+            key, _, value = item.partition("=")
+            system, _, field = key.partition(".")
+            assert str(getattr(configs[system], field)) == value, item
+        assert cli._online(budgets.SMOKE_ONLINE[profile]).queries < cli._online(()).queries
+
+
+def test_the_tiny_profile_trains_at_its_smoke_budget_unless_told_otherwise(tmp_path):
+    results = tmp_path / "results/wechat-sim-tiny"
+
+    def dsi_run(*args: str) -> tuple[dict, bool]:
+        """The DSI run's config and whether Table 1 marks it as made with non-default settings."""
+        out = bench("run", "--profile", "tiny", "--systems", "dsi", "--no-profile", *args, home=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert ("smoke budget" in out.stderr) == ("--full-budget" not in args)
+        config = json.loads((results / "runs/dsi/seed-0.json").read_text())["config"]
+        return config, "DSI‡" in (results / "table1.md").read_text()
+
+    smoke, marked = dsi_run()
+    assert (smoke["d_model"], smoke["layers"], smoke["max_steps"]) == (64, 1, 30) and not marked
+    changed, marked = dsi_run("--set", "dsi.max_steps=4")
+    assert (changed["d_model"], changed["max_steps"]) == (64, 4) and marked  # --set wins over the budget
+    full, marked = dsi_run("--full-budget", "--set", "dsi.max_steps=2")
+    assert (full["d_model"], full["layers"], full["max_steps"]) == (256, 3, 2) and marked

@@ -195,15 +195,16 @@ def test_bench_tables_prints_both_tables(results, tiny):
 
 
 def test_rows_run_with_non_default_settings_are_marked(tiny, tmp_path):
-    from systems.base import config_dict
+    from benchmark.budgets import default_configs
     from systems.pearl import PEARLConfig
-    from systems.registry import registry
 
+    defaults = default_configs(tiny)  # the tiny profile's defaults include its smoke budget
+    assert defaults["pearl"]["max_steps"] != PEARLConfig().max_steps
     for name, lr in (("pearl", PEARLConfig().lr), ("pearl-ue", 0.123)):
         _write_run(tmp_path, tiny, name)
         meta_path = harness.run_paths(tmp_path, name, 0)[1]
         meta = json.loads(meta_path.read_text())
-        meta["config"] = {**json.loads(json.dumps(config_dict(registry()[name].Config()))), "lr": lr}
+        meta["config"] = {**defaults[name], "lr": lr}
         meta_path.write_text(json.dumps(meta))
     md = {f.name: f.read_text() for f in tables.write_table2(tmp_path, tiny)}["table2.md"]
     assert "| PEARL-UE‡ |" in md and "| PEARL |" in md
