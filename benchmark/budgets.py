@@ -7,7 +7,8 @@ steps), and they do not shrink with the data: a step costs the same on any corpu
 configs ``bench run --profile tiny --systems all`` spends most of an hour training.
 
 So the tiny profile comes with a smoke budget: small models (a one-layer 64-wide backbone, a
-tiny CLIP) and a few dozen optimizer steps per system, plus a short online test. The settings
+tiny CLIP) and a few dozen optimizer steps per system, a short online test, and 10 timed
+queries per system for Table 3 instead of 50. The settings
 are ordinary ``--set SYSTEM.FIELD=VALUE`` and ``--online NAME=VALUE`` values. They are applied
 before the command line's own, so an explicit ``--set`` wins; ``--full-budget`` turns them off.
 They end up in every run's config and key, so a smoke run never mixes with a full one, and the
@@ -18,6 +19,7 @@ Figures from the smoke budget say nothing about the methods.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from benchmark.dataset import Dataset
 
@@ -32,20 +34,31 @@ def _each(systems: tuple[str, ...], fields: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{system}.{field}" for system in systems for field in fields)
 
 
-SMOKE: dict[str, tuple[str, ...]] = {
-    "tiny": (
-        "dpr.steps=10", "dpr.batch_size=16", "dpr.warmup=2",
-        "ance.warmup_steps=5", "ance.refreshes=1", "ance.refresh_every=5", "ance.batch_size=16", "ance.warmup=2",
-        *_each(("cn-clip", "stickerclip", "persrv"), _CLIP), "stickerclip.finetune_epochs=1.0",
-        *_each(("dsi", "dsi-qg", "genre", "ultron", "minder", *_PEARLS), _SEQ2SEQ),
-        *_each(("dsi-qg", "ultron", "minder"), _QUERY_GENERATION),
-        *_each(_PEARLS, ("repr_steps=20",)),
+@dataclass(frozen=True)
+class SmokeBudget:
+    """A profile's smoke budget: ``--set`` and ``--online`` values, and Table 3's number of
+    timed batch-1 queries per system (None: the default, ``benchmark.profile.TIMED_QUERIES``)."""
+
+    settings: tuple[str, ...] = ()
+    online: tuple[str, ...] = ()
+    table3_queries: int | None = None
+
+
+SMOKE: dict[str, SmokeBudget] = {
+    "tiny": SmokeBudget(
+        settings=(
+            "dpr.steps=10", "dpr.batch_size=16", "dpr.warmup=2",
+            "ance.warmup_steps=5", "ance.refreshes=1", "ance.refresh_every=5", "ance.batch_size=16", "ance.warmup=2",
+            *_each(("cn-clip", "stickerclip", "persrv"), _CLIP), "stickerclip.finetune_epochs=1.0",
+            *_each(("dsi", "dsi-qg", "genre", "ultron", "minder", *_PEARLS), _SEQ2SEQ),
+            *_each(("dsi-qg", "ultron", "minder"), _QUERY_GENERATION),
+            *_each(_PEARLS, ("repr_steps=20",)),
+        ),
+        online=("queries=200", "seeds=2"),
+        table3_queries=10,
     ),
 }
-"""``--set`` values of each profile's smoke budget (profiles without one train at the defaults)."""
-
-SMOKE_ONLINE: dict[str, tuple[str, ...]] = {"tiny": ("queries=200", "seeds=2")}
-"""``--online`` values of each profile's smoke budget."""
+"""The smoke budget of each profile that has one (the others train at the defaults)."""
 
 
 def profile_of(dataset: Dataset) -> str | None:
@@ -54,11 +67,10 @@ def profile_of(dataset: Dataset) -> str | None:
     return generator.get("config", {}).get("profile") if generator.get("module") == "benchmark.simulator" else None
 
 
-def smoke_settings(dataset: Dataset) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The ``--set`` and ``--online`` values of ``dataset``'s smoke budget (both empty unless
-    it is wechat-sim at a profile that has one, knobs or not)."""
-    profile = profile_of(dataset)
-    return SMOKE.get(profile, ()), SMOKE_ONLINE.get(profile, ())
+def smoke_budget(dataset: Dataset) -> SmokeBudget:
+    """``dataset``'s smoke budget: empty unless it is wechat-sim at a profile that has one
+    (knobs or not)."""
+    return SMOKE.get(profile_of(dataset), SmokeBudget())
 
 
 def default_configs(dataset: Dataset) -> dict[str, dict]:
@@ -69,5 +81,5 @@ def default_configs(dataset: Dataset) -> dict[str, dict]:
 
     builtins = {cls.card.name: cls for cls in BUILTINS}
     configs = {name: cls.Config() for name, cls in builtins.items()}
-    configs.update(configure(smoke_settings(dataset)[0], builtins))
+    configs.update(configure(smoke_budget(dataset).settings, builtins))
     return {name: json.loads(json.dumps(config_dict(c))) for name, c in configs.items()}

@@ -48,14 +48,13 @@ def _budget_option(f):
                              "see benchmark/budgets.py.")(f)
 
 
-def _smoke(ds, full_budget: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The dataset's smoke budget, its ``--set`` and ``--online`` values (none with
-    ``--full-budget``), announced on stderr."""
-    settings, online = ((), ()) if full_budget else budgets.smoke_settings(ds)
-    if settings:
+def _smoke(ds, full_budget: bool) -> budgets.SmokeBudget:
+    """The dataset's smoke budget (none with ``--full-budget``), announced on stderr."""
+    smoke = budgets.SmokeBudget() if full_budget else budgets.smoke_budget(ds)
+    if smoke.settings:
         click.echo(f"{budgets.profile_of(ds)} profile: smoke budget (small models, a few dozen steps; "
                    "benchmark/budgets.py); --full-budget trains at the default configs", err=True)
-    return settings, online
+    return smoke
 
 
 def _knobs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -144,9 +143,9 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
     out = _out_dir(results_dir, ds)
     click.echo(f"dataset {ds.name} ({ds.fingerprint}): {len(ds.stickers):,} stickers, "
                f"{len(ds.test_pairs):,} test pairs -> {out}", err=True)
-    smoke_settings, smoke_online = _smoke(ds, full_budget)
-    configs = _configs(smoke_settings + settings, available)
-    online_config = _online(smoke_online + online_settings)
+    smoke = _smoke(ds, full_budget)
+    configs = _configs(smoke.settings + settings, available)
+    online_config = _online(smoke.online + online_settings)
 
     def report(o: harness.RunOutcome) -> None:
         if not distributed.is_main():
@@ -165,7 +164,8 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
     if not no_profile:
         served = [c for c in classes if any(o.system == c.card.name and o.status in ("done", "cached")
                                             for o in outcomes)]
-        failed_profiles = _profile(served, configs, ds, out, threads, TIMED_QUERIES, force, fit=False)
+        failed_profiles = _profile(served, configs, ds, out, threads, smoke.table3_queries or TIMED_QUERIES,
+                                   force, fit=False)
     by_name = {c.card.name: c for c in classes}
     if online.applies(ds) and {online_config.system, online_config.online_system} <= set(by_name):
         click.echo(f"online test: {online_config.system} vs {online_config.online_system}, "
@@ -323,8 +323,8 @@ def profile_group() -> None:
               help="Comma-separated system names, or 'all'.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE:CLASS", help="Extra system class (repeatable).")
 @click.option("--set", "settings", multiple=True, metavar="SYSTEM.FIELD=VALUE", help="Config override (repeatable).")
-@click.option("--queries", "n_queries", default=TIMED_QUERIES, show_default=True, type=click.IntRange(1),
-              help="Batch-1 queries timed per system.")
+@click.option("--queries", "n_queries", type=click.IntRange(1),
+              help=f"Batch-1 queries timed per system [default: {TIMED_QUERIES}, or the smoke budget's].")
 @click.option("--threads", type=click.IntRange(1), help="Threads [default: all cores].")
 @click.option("--force", is_flag=True, help="Measure again even when a record of the same artifacts exists.")
 @_budget_option
@@ -336,9 +336,11 @@ def profile_systems(dataset, profile, data_path, knobs, results_dir, system_name
 
     classes, available = _systems(system_names, plugins, settings)
     ds = _load(dataset, profile, data_path, knobs)
-    configs = _configs(_smoke(ds, full_budget)[0] + settings, available)
+    smoke = _smoke(ds, full_budget)
+    configs = _configs(smoke.settings + settings, available)
     out = _out_dir(results_dir, ds)
-    failed = _profile(classes, configs, ds, out, threads, n_queries, force, fit=True)
+    failed = _profile(classes, configs, ds, out, threads, n_queries or smoke.table3_queries or TIMED_QUERIES,
+                      force, fit=True)
     _echo_markdown(tables.write_table3(out, ds))
     if failed:
         click.echo(f"profiling failed for: {', '.join(failed)}", err=True)
@@ -383,7 +385,7 @@ def profile_generative(dataset, profile, data_path, knobs, results_dir, system_n
 
     classes, available = _systems(system_names, (), settings)
     ds = _load(dataset, profile, data_path, knobs)
-    configs = _configs(_smoke(ds, full_budget)[0] + settings, available)
+    configs = _configs(_smoke(ds, full_budget).settings + settings, available)
     systems = {c.card.name: (c, configs.get(c.card.name, c.Config())) for c in classes}
     report = speed.generative(ds, systems, n_queries=n_queries, threads=threads, batch_size=batch_size)
     write_json(_out_dir(results_dir, ds) / "profile" / "generative.json", report)

@@ -67,13 +67,13 @@ def test_a_run_with_changed_knobs_never_writes_into_the_profiles_results(tmp_pat
 
 
 def test_every_smoke_setting_is_a_valid_override():
-    for profile, settings in budgets.SMOKE.items():
-        configs = cli._configs(settings, registry(()))
-        for item in settings:
+    for smoke in budgets.SMOKE.values():
+        configs = cli._configs(smoke.settings, registry(()))
+        for item in smoke.settings:
             key, _, value = item.partition("=")
             system, _, field = key.partition(".")
             assert str(getattr(configs[system], field)) == value, item
-        assert cli._online(budgets.SMOKE_ONLINE[profile]).queries < cli._online(()).queries
+        assert cli._online(smoke.online).queries < cli._online(()).queries
 
 
 def test_the_tiny_profile_trains_at_its_smoke_budget_unless_told_otherwise(tmp_path):
