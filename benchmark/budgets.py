@@ -4,7 +4,7 @@ The tiny profile (1,500 stickers, 60 test pairs) is for checking the whole pipel
 end, not for comparing methods. The default configs size the training for the default profile
 (DPR's 200 steps, the seq2seq backbone's 2,400-step cap, PEARL's 1,000 representation
 steps), and they do not shrink with the data: a step costs the same on any corpus. At those
-configs ``bench run --profile tiny --systems all`` spends most of an hour training.
+configs DPR's fit alone takes about 5 minutes on the tiny profile and PEARL's about 3.
 
 So the tiny profile comes with a smoke budget: small models (a one-layer 64-wide backbone, a
 tiny CLIP) and a few dozen optimizer steps per system, a short online test, and 10 timed
