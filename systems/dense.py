@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmark.records import Query, TrainingData
+from systems import distributed
 from systems.base import BaseRetriever, Ranking, SystemCard, top_k
 from systems.encoders import DEFAULT_ENCODER, encode, load_encoder, set_threads
 from systems.lexical import BM25
@@ -152,12 +153,22 @@ class DualEncoderTrainer:
 
     ``query_model`` and ``doc_model`` may be the same object (a shared encoder). One AdamW
     optimizer with linear warm-up then linear decay over ``total_steps`` (so ANCE's rounds
-    continue one schedule), gradient-norm clipping.
+    continue one schedule), gradient-norm clipping. Under ``torchrun`` each rank encodes its
+    slice of every batch's queries and stickers through ``DistributedDataParallel``, and the
+    embeddings of all ranks are gathered before scoring, so the in-batch negatives, the loss
+    and the update are those of one process (:mod:`systems.distributed`).
     """
 
     def __init__(self, query_model, doc_model, total_steps: int, lr: float, warmup: int, grad_norm: float):
         self.query_model, self.doc_model, self.grad_norm = query_model, doc_model, grad_norm
-        self.params = list({id(p): p for m in (query_model, doc_model) for p in m.parameters()}.values())
+        for model in (query_model, doc_model):  # mean pooling never reads BERT's pooler: no gradient
+            for name, p in model.named_parameters():  # to wait for under DDP, none to step without it
+                if ".pooler." in name:
+                    p.requires_grad_(False)
+        self.query_net = distributed.wrap(query_model)
+        self.doc_net = self.query_net if doc_model is query_model else distributed.wrap(doc_model)
+        self.params = [p for p in {id(p): p for m in (query_model, doc_model) for p in m.parameters()}.values()
+                       if p.requires_grad]
         self.optimizer, self.schedule = adamw_schedule(self.params, lr, total_steps, warmup)
         self.losses: list[float] = []
 
@@ -169,12 +180,12 @@ class DualEncoderTrainer:
         losses = []
         bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress, leave=False)
         for _, batch in zip(range(steps), batches):
-            q = self.query_model(self.query_model.preprocess(batch.queries))["sentence_embedding"]
-            d = self.doc_model(self.doc_model.preprocess(batch.docs))["sentence_embedding"]
+            q = _embed(self.query_net, self.query_model, batch.queries)
+            d = _embed(self.doc_net, self.doc_model, batch.docs)
             scores = (q @ d.T).masked_fill(~torch.from_numpy(batch.allowed), float("-inf"))
             loss = torch.nn.functional.cross_entropy(scores, torch.tensor(batch.targets))
             self.optimizer.zero_grad()
-            loss.backward()
+            (loss * distributed.world_size()).backward()  # see distributed.gather
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_norm)
             self.optimizer.step()
             self.schedule.step()
@@ -190,6 +201,13 @@ class DualEncoderTrainer:
         return {"train_steps": len(self.losses),
                 "loss_first_20": round(float(np.mean(self.losses[:20])), 4),
                 "loss_last_20": round(float(np.mean(self.losses[-20:])), 4)}
+
+
+def _embed(net, model, texts: list[str]):
+    """The embeddings of a batch's ``texts``: this rank's slice through ``net`` (``model`` or
+    its DDP wrapper), gathered from all ranks."""
+    rows = net(model.preprocess(distributed.shard(texts)))["sentence_embedding"]
+    return distributed.gather(rows, len(texts))
 
 
 def in_batch_batches(triples: Sequence[Triple], negatives: dict[str, list[str]], docs: dict[str, str],
@@ -275,7 +293,7 @@ class _DenseRetriever(BaseRetriever):
             doc_model.save(str(artifacts / "sticker_encoder"))
         ids = sorted(docs)
         start = time.perf_counter()
-        vectors = encode(doc_model, [docs[s] for s in ids], progress=True)
+        vectors = distributed.map_rows(lambda texts: encode(doc_model, texts, progress=True), [docs[s] for s in ids])
         notes["corpus_encode_s"] = round(time.perf_counter() - start, 2)
         DenseIndex.build(vectors, ids, kind=self.config.index).save(artifacts)
         (artifacts / "training.json").write_text(json.dumps(notes, sort_keys=True))
@@ -353,8 +371,10 @@ class ANCE(_DenseRetriever):
         trainer.train(in_batch_batches(triples, bm25, docs, cfg.batch_size, rng), cfg.warmup_steps, desc="ance warm-up")
         queries = sorted({t.qid: t.query for t in triples}.items())
         for r in range(cfg.refreshes):
-            index = DenseIndex.build(encode(model, [docs[s] for s in ids], progress=True), ids)
-            found = index.search(encode(model, [text for _, text in queries]), cfg.ann_depth)
+            vectors = distributed.map_rows(lambda texts: encode(model, texts, progress=True), [docs[s] for s in ids])
+            index = DenseIndex.build(vectors, ids)
+            found = index.search(distributed.map_rows(lambda texts: encode(model, texts), [t for _, t in queries]),
+                                 cfg.ann_depth)
             positives = {t.qid: t.positives for t in triples}
             negatives = {qid: [s for s, _ in ranking if s not in positives[qid]]
                          for (qid, _), ranking in zip(queries, found)}

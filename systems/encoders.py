@@ -23,10 +23,12 @@ OFFLINE_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads (default: all cores) and return the number used."""
+    """Set torch's intra-op threads and return the number used. The default is this process's
+    share of the cores: all of them, or under ``torchrun`` the cores divided among the
+    processes on this machine (``LOCAL_WORLD_SIZE``), so that they do not oversubscribe them."""
     import torch
 
-    n = n or os.cpu_count() or 1
+    n = n or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(n)
     return n
 

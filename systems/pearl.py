@@ -45,6 +45,7 @@ from tqdm import tqdm
 from benchmark.io import stable_hash
 from benchmark.paths import cache_dir
 from benchmark.records import AGE_GROUPS, GENDERS, PROPERTIES, Query, TrainingData, User
+from systems import distributed
 from systems.base import BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
 from systems.constrained import PrefixTrie, decoded_items
 from systems.encoders import DEFAULT_ENCODER, cached_encode, encode, load_encoder, set_threads
@@ -204,7 +205,8 @@ def learn_user_embeddings(data: TrainingData, config: PEARLConfig, d_user: int, 
                           progress: bool = True) -> tuple[np.ndarray | None, dict]:
     """Sec. 3.3: train ``UE`` (one row per :data:`GROUP_TOKENS`) jointly on ``config.tasks`` by
     maximum likelihood (binary cross-entropy), ``repr_steps`` steps of one batch per task; the
-    attention of Eq. 4 projects to ``repr_dim`` dimensions.
+    attention of Eq. 4 projects to ``repr_dim`` dimensions. Under ``torchrun`` each rank takes
+    its slice of every batch through ``DistributedDataParallel`` (:mod:`systems.distributed`).
 
     10% of each task's rows (seeded) are held out and scored: AUC and accuracy for click and
     interest, top-1 accuracy (the best-scored property is a positive label) and micro-F1 for
@@ -239,14 +241,18 @@ def learn_user_embeddings(data: TrainingData, config: PEARLConfig, d_user: int, 
 
     torch.manual_seed(seed)
     model = UserTasks(sorted(rows), d_user, keys.shape[-1], config.repr_dim)
+    net = distributed.wrap(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.repr_lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     losses = []
     for _ in tqdm(range(config.repr_steps), desc="pearl user embeddings", unit="step", disable=not progress, leave=False):
         total = torch.zeros(())
         for n in sorted(rows):
-            g, q, k, y = batch(n, rng.choice(train[n], min(config.repr_batch, len(train[n])), replace=False))
-            total = total + loss_fn(model(n, g, q, k), y)
+            chosen = rng.choice(train[n], min(config.repr_batch, len(train[n])), replace=False)
+            own = np.asarray(distributed.shard(chosen))  # under torchrun: this rank's rows, weighted so that
+            share = len(own) / len(chosen) * distributed.world_size()  # DDP's average is the whole batch's mean
+            g, q, k, y = batch(n, own)
+            total = total + loss_fn(net(n, g, q, k), y) * share
         optimizer.zero_grad()
         total.backward()
         optimizer.step()
@@ -598,7 +604,7 @@ def _ablation(attribute: str, name: str, label: str, what: str, **changes) -> ty
     """A registered PEARL variant, bound to this module as ``attribute``: its own card (family
     "Ablation", shown in Table 2) and a config (``<attribute>Config``, bound too) whose defaults
     differ from PEARL's by ``changes``. Both are module attributes so that they pickle (Table 3
-    serves each system in a spawned process)."""
+    serves each system in a fresh process)."""
     config = dataclass(frozen=True)(type(f"{attribute}Config", (PEARLConfig,),
                                          {"__annotations__": {k: type(v) for k, v in changes.items()}, **changes,
                                           "__doc__": f"{label}: {what}."}))
