@@ -185,13 +185,16 @@ def run(system_names, dataset, profile, data_path, knobs, results_dir, seeds, pl
 
 def _profile(classes: list[type], configs: dict[str, Any], ds, out: Path, threads: int | None, n_queries: int,
              force: bool, fit: bool) -> list[str]:
-    """Table 3's measurements of ``classes``, one line each on stderr; the systems that failed."""
+    """Table 3's measurements of ``classes``, one line each on stderr (one for all those not fitted
+    here); the systems that failed."""
     from benchmark import profile as speed
 
-    failed = []
+    failed, unfitted = [], []
 
     def report(name: str, r: dict | str) -> None:
-        if isinstance(r, str):
+        if isinstance(r, str) and r.startswith("not fitted here"):
+            unfitted.append(name)
+        elif isinstance(r, str):
             click.echo(f"  {name}: {r}", err=True)
             failed.extend([name] if r.startswith("failed") else [])
         else:
@@ -202,6 +205,9 @@ def _profile(classes: list[type], configs: dict[str, Any], ds, out: Path, thread
     if classes:
         click.echo(f"profiling {len(classes)} system(s) for Table 3", err=True)
         speed.profile_systems(classes, configs, ds, out, threads, n_queries, force, fit, report)
+    if unfitted:
+        click.echo(f"  not fitted here (their runs were reused; Table 3 keeps any earlier record): "
+                   f"{', '.join(unfitted)}. `bench profile systems` fits and measures them.", err=True)
     return failed
 
 

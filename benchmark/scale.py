@@ -381,14 +381,11 @@ def _measure(component: str, n_stickers: int, encoder: str, threads: int, n_quer
     """In a fresh process: build one component at one size and time its queries."""
     import tempfile
 
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    from benchmark.profile import disk_bytes, latency_ms, peak_rss_mb, pin_threads, rss_mb
+
+    pin_threads(threads)
     import faiss
 
-    from benchmark.profile import disk_bytes, latency_ms, peak_rss_mb, rss_mb
-    from systems.encoders import set_threads
-
-    set_threads(threads)
     faiss.omp_set_num_threads(threads)
     make_inputs, build, query = COMPONENTS[component]
     dataset = scale_dataset(n_stickers)

@@ -655,15 +655,29 @@ def latency_ratios(records: Sequence[dict]) -> list[tuple[str, float, float]]:
             for a, b in LATENCY_RATIOS if a in p50 and b in p50]
 
 
+def _process_clause(records: Sequence[dict]) -> str:
+    """How the measuring processes started: forked from a server that had imported the common
+    libraries (records with ``preload``), or spawned (records made before the fork server)."""
+    spawned = [r["label"] for r in records if not r.get("preload")]
+    forked = ("a fresh process forked from a server that had imported torch, transformers and the other common "
+              "libraries (library code touched only while importing is not in Peak RSS)")
+    if not spawned:
+        return forked
+    if len(spawned) == len(records):
+        return "a fresh spawned process (Peak RSS includes importing the libraries)"
+    return f"{forked}; {', '.join(spawned)} in a fresh spawned process (Peak RSS includes importing the libraries)"
+
+
 def _table3_footnote(records: Sequence[dict]) -> str:
     threads = "/".join(map(str, sorted({r["threads"] for r in records})))
     queries = "/".join(map(str, sorted({r["latency_ms"]["n"] for r in records})))
     baseline = min(r["baseline_rss_mb"] for r in records)
     cpus = "/".join(map(str, sorted({r["machine"]["cpus"] for r in records})))
-    text = (f"Measured at {threads} thread(s) on a {cpus}-CPU machine, each system in a fresh process. Params: "
+    text = (f"Measured at {threads} thread(s) on a {cpus}-CPU machine, each system in "
+            f"{_process_clause(records)}. Params: "
             f"every model the loaded system holds (frozen encoders included). Disk: the fitted artifacts "
             f"(model and index). Peak RSS: the serving process's peak, of which about {baseline:,.0f} MB is "
-            f"Python, torch and the test queries before loading. Latency: search at batch 1 over {queries} "
+            f"Python, the libraries and the test queries before loading. Latency: search at batch 1 over {queries} "
             f"queries after 5 warm-up queries. q/s @32: throughput at batch 32. Fit: wall time when the "
             f"artifacts were fitted (a system that reuses a cached shared model shows only its own part; "
             f"—: not recorded).")

@@ -103,6 +103,35 @@ def test_parameters_are_counted_once_wherever_the_system_holds_them(tmp_path):
     assert disk_bytes(tmp_path) == 1024
 
 
+class Ballast:
+    """A system whose ``load`` holds ``config`` MiB of touched memory (served by Table 3's process)."""
+
+    def __init__(self, config: int, seed: int) -> None:
+        self.mib = config
+
+    def load(self, folder) -> None:
+        import numpy as np
+
+        self.block = np.ones(self.mib * 2**20 // 8)
+
+    def search(self, queries, k):
+        return [[] for _ in queries]
+
+
+def test_each_system_is_served_in_a_fresh_process_of_its_own(tiny, tmp_path):
+    """A system's memory shows up in its own peak and does not carry over to the next one."""
+    from benchmark.profile import _serve, fresh_process
+
+    def served(mib: int) -> dict:
+        with fresh_process() as pool:
+            return pool.submit(_serve, Ballast, mib, tiny.path, tmp_path, 1, 3, 4).result()
+
+    heavy, light = served(300), served(0)
+    assert heavy["peak_rss_mb"] - heavy["baseline_rss_mb"] >= 300
+    assert light["peak_rss_mb"] - light["baseline_rss_mb"] < 50
+    assert light["latency_ms"]["n"] == 3 and light["throughput_batch"] == 4
+
+
 def _record(system: str, label: str, p50: float) -> dict:
     return {"system": system, "label": label, "family": "Generative", "fingerprint": "f", "parameters": 2_500_000,
             "disk_bytes": 3 * 2**20, "peak_rss_mb": 900.0, "baseline_rss_mb": 500.0, "threads": 2, "machine": {"cpus": 2}, "fit_s": 7.5,
@@ -119,6 +148,9 @@ def test_table3_rows_and_the_papers_latency_ratios():
     text = table3_markdown(records, "Table 3")
     assert "| PEARL | 2.5 | 3.0 | 900 | 20.0 | 40.0 | 40.0 | 7.5 |" in text
     assert "PEARL/MINDER 0.50 [1.11]" in text and "2 thread(s)" in text
+    assert "in a fresh spawned process (" in text  # records without ``preload`` predate the fork server
+    forked = table3_markdown([{**r, "preload": ["torch"]} for r in records], "Table 3")
+    assert "forked from a server" in forked and "spawned" not in forked
 
 
 def test_profile_systems_writes_table3_and_keeps_records_of_the_same_artifacts(tiny, tmp_path):

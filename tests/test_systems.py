@@ -110,7 +110,7 @@ def test_registry_lists_the_builtins_in_table_order():
 
 
 def test_every_registered_system_and_config_pickles():
-    """Table 3 serves each system in a spawned process, which receives the class and config."""
+    """Table 3 serves each system in a fresh process, which receives the class and config."""
     import pickle
 
     from systems.registry import BUILTINS
