@@ -1,5 +1,4 @@
-"""Shared fixtures. Every test writes under a temporary STICKERBENCH_HOME, never the checkout;
-ranx's numba cache stays in the checkout's .cache so it is compiled once."""
+"""Shared fixtures. Every test writes under a temporary STICKERBENCH_HOME, never the checkout."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HOME = Path(tempfile.mkdtemp(prefix="stickerbench-tests-"))
 os.environ["STICKERBENCH_HOME"] = str(HOME)
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 SHARED_STICKER_QUERIES = ROOT.parent / "shared" / "datasets" / "sticker-queries"
 
 
