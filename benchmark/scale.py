@@ -13,7 +13,8 @@ The components are the structures whose size grows with the corpus:
   exact and IVF-PQ compressed; the encoding itself is timed separately (it is the step that
   needs a GPU at full size) and cached in chunks, so an interrupted profile resumes;
 * ``pearl-identifiers``: PEARL's property identifiers (Eq. 3: PQ codes of every distinct
-  property value) with one prefix trie per property;
+  property value) with one prefix trie per property (PEARL holds them as one trie under the
+  property tokens ``w_p``: the same nodes, plus one per property);
 * ``minder-ngrams``: MINDER's n-gram index (sorted suffix table) over the sticker bodies;
 * ``dsi-trie``: DSI's docid trie over the naive (digit string) docids.
 

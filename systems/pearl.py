@@ -14,15 +14,17 @@ personalizes by user group and decodes by query intent:
    frozen while the seq2seq model trains.
 3. **Property identifiers** (Eq. 3, :func:`property_identifiers`): ``id_p = PQ(encoder(p))``
    per property with faiss (m=8 sub-spaces, k=256 codes), decoded after a prefix token ``w_p``
-   under one prefix trie per property.
+   under one prefix trie of all properties' ``w_p`` + code identifiers.
 4. **Intent detection** (:mod:`systems.intents`): a ranking of the five properties per query,
    from an OpenAI-compatible LLM with Appendix B's prompt, or offline by default.
 5. **Training** (Eq. 13-16): the indexing loss (property text -> ``w_p``, ``id_p``) plus the
    intent-aware retrieval loss (``w_{a,g}`` + query -> ``w_p``, ``id_p`` of each relevant
    sticker, weighted by ``d_p = 1/log2(rank(p)+1)``), summed in one shuffled stream.
 6. **Funnel inference** (:func:`funnel_rank`): walk the query's intent ranking; at each intent,
-   constrained beam search (beam 10) on that property's trie retrieves the stickers carrying
-   the decoded identifiers; keep only those also kept at the previous step.
+   constrained beam search (beam 10) after that property's token retrieves the stickers
+   carrying the decoded identifiers; keep only those also kept at the previous step. An
+   intent's beam search does not depend on the earlier ones, so all of a query's intents are
+   decoded in one batched call and the funnel walks their results.
 
 The ablations are registered systems with one switch changed: PEARL-UE (no user token),
 PEARL-click / -intent / -interest (user embedding trained by one task), PEARL-IAL (no intent
@@ -534,17 +536,17 @@ class PEARL(BaseRetriever):
         detector = json.loads((artifacts / "detector.json").read_text())
         self.properties = detector["properties"]
         self.prefix = {p: self.model.token_id(PROPERTY_TOKENS[p]) for p in self.properties}
-        self.tries, self.owners = {}, {}
+        identifiers, self.owners = [], []
         for p in self.properties:
             values = sorted(saved["identifiers"][p])
-            codes = [[self.model.token_id(f"[Q{j}_{c}]") for j, c in enumerate(saved["identifiers"][p][v])]
-                     for v in values]
-            self.tries[p] = PrefixTrie(codes, self.model.eos)
+            identifiers += [[self.prefix[p], *(self.model.token_id(f"[Q{j}_{c}]")
+                                               for j, c in enumerate(saved["identifiers"][p][v]))] for v in values]
             by_value: dict[str, list[str]] = {}
             for sid, t in sorted(saved["texts"].items()):
                 if p in t:
                     by_value.setdefault(t[p], []).append(sid)
-            self.owners[p] = [by_value[v] for v in values]
+            self.owners += [by_value[v] for v in values]
+        self.trie = PrefixTrie(identifiers, self.model.eos)
         offline = OfflineIntentDetector.from_state(detector["state"], self._encode)
         self.detector = offline
         if cfg.intent_detector == "llm":
@@ -564,34 +566,30 @@ class PEARL(BaseRetriever):
             self._notes["llm_intent_stats"] = dict(self.detector.stats)
         order = [tuple(r) if cfg.intent_guided else tuple(self.properties) for r in rankings]
         sources = [f"{GROUP_TOKENS[group_index(q.user)]} {q.text}" if cfg.user_embedding else q.text for q in queries]
-        retrieved: list[list[dict[str, float]]] = [[{} for _ in o] for o in order]
-        for step in range(max(len(o) for o in order)):
-            by_property: dict[str, list[int]] = {}
-            for i, o in enumerate(order):
-                if step < len(o):
-                    by_property.setdefault(o[step], []).append(i)
-            for p, rows in sorted(by_property.items()):
-                for start in range(0, len(rows), DECODE_BATCH):
-                    batch = rows[start: start + DECODE_BATCH]
-                    for i, found in zip(batch, self._decode(p, [sources[i] for i in batch])):
-                        retrieved[i][step] = found
+        pairs = [(i, p) for i, o in enumerate(order) for p in o]  # every intent of every query, decoded at once
+        found: dict[tuple[int, str], dict[str, float]] = {}
+        for start in range(0, len(pairs), DECODE_BATCH):
+            batch = pairs[start: start + DECODE_BATCH]
+            found.update(zip(batch, self._decode([sources[i] for i, _ in batch], [p for _, p in batch])))
+        retrieved = [[found[i, p] for p in o] for i, o in enumerate(order)]
         weights = [list(intent_weights(o).values()) if cfg.intent_guided else [1.0] * len(o) for o in order]
         return [funnel_rank(r, w, k, cfg.intent_guided) for r, w in zip(retrieved, weights)]
 
-    def _decode(self, prop: str, sources: Sequence[str]) -> list[dict[str, float]]:
-        """Constrained beam search on ``prop``'s trie after ``w_p``: per source, sticker ->
-        log-probability of the best identifier that retrieved it."""
+    def _decode(self, sources: Sequence[str], properties: Sequence[str]) -> list[dict[str, float]]:
+        """Constrained beam search after each source's property token ``w_p``, in the trie of
+        all properties' identifiers (so one call decodes several properties): per source,
+        sticker -> log-probability of the best identifier that retrieved it."""
         beams = self.config.beams
-        sequences, scores, _ = self.model.generate(sources, self.tries[prop], prefix=(self.prefix[prop],),
+        sequences, scores, _ = self.model.generate(sources, self.trie, forced=[(self.prefix[p],) for p in properties],
                                                    num_beams=beams, max_new_tokens=self.config.max_new_tokens,
                                                    max_source_length=self.config.max_source_length)
         out = []
         for i in range(len(sources)):
             rows = slice(i * beams, (i + 1) * beams)
             found: dict[str, float] = {}
-            for items, score in decoded_items(self.tries[prop], sequences[rows], scores[rows], 2, self.model.pad):
+            for items, score in decoded_items(self.trie, sequences[rows], scores[rows], 1, self.model.pad):
                 for item in items:
-                    for sid in self.owners[prop][item]:
+                    for sid in self.owners[item]:
                         found.setdefault(sid, score)
             out.append(found)
         return out

@@ -333,25 +333,33 @@ class Seq2Seq:
     @torch.no_grad()
     def generate(self, sources: Sequence[str], constraint: Constraint, prefix: Sequence[int] = (),
                  num_beams: int = 10, max_new_tokens: int = 15, max_source_length: int = 40,
-                 record: bool = False) -> tuple[torch.Tensor, torch.Tensor, ConstrainedLogitsProcessor]:
+                 record: bool = False, forced: Sequence[Sequence[int]] | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor, ConstrainedLogitsProcessor]:
         """Constrained beam search: ``num_beams`` hypotheses per source, scored by their summed
         token log-probabilities (length penalty 0).
 
         Args:
-            prefix: decoder tokens forced after the start token (a view or property token).
+            prefix: decoder tokens forced after the start token for every source (a view
+                token); the constraint's identifiers start after them.
             record: keep every partial hypothesis in the processor (MINDER's keys).
+            forced: per source, decoder tokens forced after ``prefix`` that begin that source's
+                identifiers in the constraint (all of one length). PEARL forces each row's
+                property token ``w_p`` into one trie of ``w_p`` + code identifiers, so that one
+                call decodes every property of a query.
 
         Returns:
             (sequences, scores, processor): ``num_beams`` rows per source, best first.
 
         Raises:
             ValueError: ``num_beams`` below 2 (Hugging Face then decodes greedily, without
-                sequence scores).
+                sequence scores), or ``forced`` not one row per source.
         """
         if num_beams < 2:
             raise ValueError(f"constrained decoding needs a beam of at least 2 (got {num_beams})")
+        if forced is not None and len(forced) != len(sources):
+            raise ValueError(f"forced has {len(forced)} rows for {len(sources)} sources")
         processor = ConstrainedLogitsProcessor(constraint, 1 + len(prefix), self.pad, num_beams, record)
-        decoder = torch.tensor([[self.start, *prefix]] * len(sources))
+        decoder = torch.tensor([[self.start, *prefix, *row] for row in (forced or [()] * len(sources))])
         out = self.model.generate(
             **self._sources(sources, max_source_length), decoder_input_ids=decoder,
             num_beams=num_beams, num_return_sequences=num_beams, max_new_tokens=max_new_tokens,
