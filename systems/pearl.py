@@ -463,7 +463,8 @@ class PEARL(BaseRetriever):
         identifiers, id_notes = property_identifiers(
             texts, lambda p, values: cached_encode(self.encoder, cfg.encoder, values, progress=True),
             cfg.pq_m, cfg.pq_bits)
-        detector = OfflineIntentDetector(self._encode)
+        # the training queries' encodings are cached: the six ablations detect intents on the same texts
+        detector = OfflineIntentDetector(lambda batch: cached_encode(self.encoder, cfg.encoder, batch))
         detector_notes = detector.fit(data, properties)
         predicted = dict(zip([q.qid for q in data.queries], detector.rank([q.text for q in data.queries])))
         rankings = {q.qid: tuple(p for p in q.intents if p in properties) or predicted[q.qid] for q in data.queries}
