@@ -82,10 +82,13 @@ def test_negatives_never_include_positives(tiny, tmp_path):
     assert sample_negative(["a"], positives, rng, ["a", "z"]) == "z"
 
 
-def _mrr_on_training_queries(data, query_model, doc_model):
-    docs = data.sticker_documents(labelled=True)
-    ids = sorted(docs)
-    index = DenseIndex.build(encode(doc_model, [docs[s] for s in ids]), ids)
+def _mrr_on_training_queries(data, query_model, doc_model=None, index=None):
+    """MRR@10 of the training queries against the labelled sticker texts, encoded by
+    ``doc_model`` (or already in ``index``)."""
+    if index is None:
+        docs = data.sticker_documents(labelled=True)
+        ids = sorted(docs)
+        index = DenseIndex.build(encode(doc_model, [docs[s] for s in ids]), ids)
     queries = sorted(data.queries, key=lambda q: q.qid)
     rankings = index.search(encode(query_model, [q.text for q in queries]), 10)
     run = {q.qid: [s for s, _ in r] for q, r in zip(queries, rankings)}
@@ -99,9 +102,13 @@ def test_dpr_learns_and_beats_the_untuned_encoder(tiny, tmp_path):
     dpr.load(tmp_path)
     notes = dpr.notes()
     assert notes["train_steps"] == 40 and notes["loss_last_20"] < 0.8 * notes["loss_first_20"]
+    docs = data.sticker_documents(labelled=True)
+    assert dpr.index.ids == sorted(docs)  # the saved index holds every sticker, encoded by the saved sticker encoder
+    sticker_encoder = load_encoder(str(tmp_path / "sticker_encoder"), 48, normalize=False)
+    first = encode(sticker_encoder, [docs[s] for s in dpr.index.ids[:8]])
+    assert np.allclose(first, dpr.index.index.reconstruct_n(0, 8), atol=1e-5)
     untuned = load_encoder("all-MiniLM-L6-v2", 48, normalize=False)
-    doc_model = load_encoder(str(tmp_path / "sticker_encoder"), 48, normalize=False)
-    tuned = _mrr_on_training_queries(data, dpr.query_model, doc_model)
+    tuned = _mrr_on_training_queries(data, dpr.query_model, index=dpr.index)
     assert tuned > 1.2 * _mrr_on_training_queries(data, untuned, untuned)
     (ranking,) = dpr.search([Query("x", None, data.queries[0].text)], 5)
     assert len(ranking) == 5 and ranking == sorted(ranking, key=lambda p: -p[1])
