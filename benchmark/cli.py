@@ -6,7 +6,6 @@ exit with status 2.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from benchmark.io import DatasetError
 from benchmark.paths import datasets_dir, results_dir
 from benchmark.profile import TIMED_QUERIES
 from systems import distributed
-from systems.encoders import DEFAULT_ENCODER
+from systems.encoders import DEFAULT_ENCODER, usable_cores
 
 
 
@@ -412,7 +411,7 @@ def profile_generative(dataset, profile, data_path, knobs, results_dir, system_n
               help=f"Comma-separated components ({', '.join(scale.COMPONENTS)}) or all.")
 @click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Text encoder: name, path or hub id.")
 @click.option("--queries", "n_queries", default=200, show_default=True, help="Timed queries per component and size.")
-@click.option("--threads", type=int, default=lambda: os.cpu_count() or 1, show_default="all cores",
+@click.option("--threads", type=int, default=usable_cores, show_default="all cores",
               help="Threads of torch, faiss and BLAS.")
 @click.option("--force", is_flag=True, help="Measure again even where a record exists.")
 def profile_scale(sizes, components, encoder, n_queries, threads, force):

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from benchmark.dataset import Dataset
+from systems.encoders import usable_cores
 
 
 TIMED_QUERIES = 50
@@ -314,7 +315,7 @@ def system_efficiency(cls: type, config: Any, dataset: Dataset, threads: int | N
     from benchmark.provenance import git_commit, machine, versions
     from systems.base import config_dict
 
-    threads = threads or os.cpu_count() or 1
+    threads = threads or usable_cores()
     folder = artifact_folder(cls, config, 0, dataset)
     if not (folder / ".complete").exists():
         fit_or_load(cls, config, 0, dataset)
@@ -348,7 +349,7 @@ def profile_systems(classes: Sequence[type], configs: Mapping[str, Any], dataset
     from benchmark.io import read_json, write_json
     from systems.base import NotApplicable
 
-    threads = threads or os.cpu_count() or 1
+    threads = threads or usable_cores()
     records = []
     for cls in classes:
         config = configs.get(cls.card.name, cls.Config())

@@ -22,13 +22,21 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 OFFLINE_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (``taskset``, a container's cpuset),
+    else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def set_threads(n: int | None = None) -> int:
     """Set torch's intra-op threads and return the number used. The default is this process's
-    share of the cores: all of them, or under ``torchrun`` the cores divided among the
+    share of the cores: all it may run on, or under ``torchrun`` those divided among the
     processes on this machine (``LOCAL_WORLD_SIZE``), so that they do not oversubscribe them."""
     import torch
 
-    n = n or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    n = n or max(1, usable_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(n)
     return n
 

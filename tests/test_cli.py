@@ -6,7 +6,7 @@ import json
 import shutil
 
 from benchmark import budgets, cli
-from conftest import bench
+from conftest import bench, bench_here
 from systems.registry import registry
 
 
@@ -20,7 +20,7 @@ def test_list_shows_family_and_paper():
 def test_unknown_system_and_bad_settings_exit_2():
     for args in (["--systems", "nope"], ["--systems", "bm25", "--set", "bm25.k9=1"],
                  ["--systems", "bm25", "--set", "bm25.k1=abc"], ["--knob", "nope=1"]):
-        out = bench("run", "--profile", "tiny", *args)
+        out = bench_here("run", "--profile", "tiny", *args)
         assert out.returncode == 2, args
         assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
@@ -59,8 +59,9 @@ def test_data_generate_writes_a_valid_dataset(tmp_path):
 
 def test_a_run_with_changed_knobs_never_writes_into_the_profiles_results(tmp_path):
     home = tmp_path / "home"
-    plain = bench("run", "--profile", "tiny", "--systems", "gpop", home=home)
-    knobbed = bench("run", "--profile", "tiny", "--knob", "personalization=0", "--systems", "gpop", home=home)
+    plain = bench("run", "--profile", "tiny", "--systems", "gpop", "--no-profile", home=home)
+    knobbed = bench("run", "--profile", "tiny", "--knob", "personalization=0", "--systems", "gpop", "--no-profile",
+                    home=home)
     assert plain.returncode == 0 and knobbed.returncode == 0, knobbed.stderr
     folders = sorted(p.name for p in (home / "results").iterdir())
     assert folders[0] == "wechat-sim-tiny" and folders[1].startswith("wechat-sim-tiny-") and len(folders) == 2

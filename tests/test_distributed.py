@@ -29,10 +29,11 @@ def test_without_torchrun_nothing_changes(monkeypatch):
 
 
 def test_processes_on_one_machine_share_its_cores(monkeypatch):
+    from systems import encoders
     from systems.encoders import set_threads
 
     before = torch.get_num_threads()
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(encoders, "usable_cores", lambda: 8)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert set_threads() == 2 and set_threads(3) == 3
     monkeypatch.delenv("LOCAL_WORLD_SIZE")

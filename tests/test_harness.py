@@ -178,7 +178,7 @@ def test_killed_run_resumes_without_redoing_finished_systems(tmp_path):
     env = {**os.environ, "STICKERBENCH_HOME": str(home), "PYTHONPATH": f"{tmp_path}:{ROOT}",
            "SLOW_SECONDS": "120"}
     args = [sys.executable, "-m", "benchmark.cli", "run", "--systems", "gpop,slow,upop",
-            "--plugin", "slowplug:Slow", "--profile", "tiny"]
+            "--plugin", "slowplug:Slow", "--profile", "tiny", "--no-profile"]
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
@@ -191,7 +191,7 @@ def test_killed_run_resumes_without_redoing_finished_systems(tmp_path):
     results = home / "results/wechat-sim-tiny"
     assert (results / "runs/gpop/seed-0.trec").exists() and not (results / "runs/slow").exists()
     done = bench("run", "--systems", "gpop,slow,upop", "--plugin", "slowplug:Slow", "--profile", "tiny",
-                 home=home, env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "SLOW_SECONDS": "0"})
+                 "--no-profile", home=home, env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "SLOW_SECONDS": "0"})
     assert done.returncode == 0, done.stderr
     assert "cached gpop seed 0" in done.stderr
     assert "done   slow seed 0" in done.stderr and "done   upop seed 0" in done.stderr

@@ -163,7 +163,7 @@ def test_simulated_experts_cover_the_groups_and_click_on_intent(tiny):
 
 def test_bench_run_writes_table4_and_bench_tables_rebuilds_it(tmp_path, tiny):
     from benchmark.online import OnlineConfig, online_test
-    from conftest import bench
+    from conftest import bench, bench_here
 
     home = tmp_path / "home"
     out = bench("run", "--profile", "tiny", "--systems", "gpop,upop", "--no-profile", "--online", "system=upop",
@@ -180,5 +180,5 @@ def test_bench_run_writes_table4_and_bench_tables_rebuilds_it(tmp_path, tiny):
     assert (results / "table4.md").read_bytes() == table  # same saved config, same seeds
     other = OnlineConfig(system="upop", online_system="gpop", queries=50)
     assert online_test(tiny, results, other) is None  # runs of other queries are never mixed in
-    bad = bench("run", "--profile", "tiny", "--systems", "gpop", "--online", "nonsense=1", home=home)
+    bad = bench_here("run", "--profile", "tiny", "--systems", "gpop", "--online", "nonsense=1")
     assert bad.returncode == 2 and "unknown config field 'nonsense'" in bad.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from conftest import ROOT, bench
+from conftest import ROOT, bench, bench_here
 
 PLUGIN = '''
 """A throwaway third-party retriever: the training qrels' most labelled stickers."""
@@ -46,22 +46,24 @@ def test_entry_point_plugin_runs_into_the_tables(tmp_path):
     listed = bench("list", env=env)
     assert listed.returncode == 0 and "most-labelled" in listed.stdout
     out = tmp_path / "results"
-    done = bench("run", "--systems", "most-labelled,gpop", "--profile", "tiny", "--results-dir", str(out), env=env)
+    done = bench("run", "--systems", "most-labelled,gpop", "--profile", "tiny", "--no-profile",
+                 "--results-dir", str(out), env=env)
     assert done.returncode == 0, done.stderr
     assert "| Plugins | MostLabelled |" in (out / "table1.md").read_text()
     assert "most-labelled" in (out / "table1.csv").read_text()
     assert "MostLabelled" in (out / "table1.tex").read_text()
 
 
-def test_ad_hoc_plugin_and_bad_specs(tmp_path):
+def test_ad_hoc_plugin_and_bad_specs(tmp_path, monkeypatch):
     env = _package(tmp_path, with_entry_point=False)
     assert "most-labelled" not in bench("list", env=env).stdout
     out = tmp_path / "results"
     done = bench("run", "--systems", "most-labelled", "--plugin", "labelplug:MostLabelled",
-                 "--profile", "tiny", "--results-dir", str(out), env=env)
+                 "--profile", "tiny", "--no-profile", "--results-dir", str(out), env=env)
     assert done.returncode == 0, done.stderr
     assert "MostLabelled" in (out / "table1.md").read_text()
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
     for spec in ("labelplug", "labelplug:Nope", "no_such_module:X", "systems.base:SystemCard"):
-        bad = bench("run", "--systems", "gpop", "--plugin", spec, "--profile", "tiny", env=env)
+        bad = bench_here("run", "--systems", "gpop", "--plugin", spec, "--profile", "tiny")
         assert bad.returncode == 2 and bad.stderr.startswith("error: --plugin"), (spec, bad.stderr)
         assert len(bad.stderr.strip().splitlines()) == 1

@@ -173,7 +173,7 @@ def test_repository_never_holds_the_csv():
 def test_bench_run_on_sticker_queries(tmp_path: Path):
     res = tmp_path / "res"
     result = bench("run", "--systems", "gpop,bm25", "--dataset", "sticker-queries",
-                   "--data-path", str(SHARED_STICKER_QUERIES), "--results-dir", str(res))
+                   "--data-path", str(SHARED_STICKER_QUERIES), "--no-profile", "--results-dir", str(res))
     assert result.returncode == 0, result.stderr[-3000:]
     for suffix in ("csv", "md", "tex"):
         assert (res / f"table1.{suffix}").is_file()
