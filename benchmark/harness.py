@@ -127,6 +127,7 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
         if distributed.is_main():
             _clear_partial(partial)
             partial.mkdir(parents=True, exist_ok=True)
+        resumed = (partial / CHECKPOINTS).is_dir() and any((partial / CHECKPOINTS).iterdir())
         if progress:
             tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}", file=sys.stderr)
         with distributed.building(partial) as own:  # under torchrun, rank 0 alone writes the cache
@@ -135,7 +136,7 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
             shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
             write_json(partial / FIT_RECORD, {
                 "fit_s": round(time.perf_counter() - start, 3), "machine": provenance.machine(),
-                "processes": distributed.world_size(),
+                "processes": distributed.world_size(), "resumed": resumed,  # fit_s: the remainder only
                 "load_average": [round(x, 2) for x in os.getloadavg()]})  # > cpus: other work ran beside
             (partial / ".complete").write_text("ok\n")
             replace_dir(partial, folder)

@@ -325,7 +325,8 @@ def system_efficiency(cls: type, config: Any, dataset: Dataset, threads: int | N
     return {"system": cls.card.name, "label": cls.card.label, "family": cls.card.family,
             "config": config_dict(config), "dataset": dataset.name, "fingerprint": dataset.fingerprint,
             "artifacts": folder.name, "threads": threads, "preload": preloaded(),
-            "disk_bytes": disk_bytes(folder), "fit_s": record.get("fit_s"), "machine": machine(),
+            "disk_bytes": disk_bytes(folder), "machine": machine(),
+            "fit_s": None if record.get("resumed") else record.get("fit_s"),  # a resumed fit's is partial
             "commit": git_commit(), "versions": versions(), **served}
 
 

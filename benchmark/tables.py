@@ -668,6 +668,18 @@ def _process_clause(records: Sequence[dict]) -> str:
     return f"{forked}; {', '.join(spawned)} in a fresh spawned process (Peak RSS includes importing the libraries)"
 
 
+def _commits_clause(records: Sequence[dict]) -> str:
+    """Which rows were measured at which commit, when the records come from more than one: the
+    machine's speed can differ between sessions, so latencies compare within one."""
+    rows: dict[str, list[str]] = {}
+    for r in records:
+        rows.setdefault(str(r.get("commit") or "unknown")[:7], []).append(r["label"])
+    if len(rows) < 2:
+        return ""
+    return (" Rows measured at different commits (compare latencies within one): "
+            + "; ".join(f"{', '.join(labels)} at {commit}" for commit, labels in rows.items()) + ".")
+
+
 def _table3_footnote(records: Sequence[dict]) -> str:
     threads = "/".join(map(str, sorted({r["threads"] for r in records})))
     queries = "/".join(map(str, sorted({r["latency_ms"]["n"] for r in records})))
@@ -680,7 +692,7 @@ def _table3_footnote(records: Sequence[dict]) -> str:
             f"Python, the libraries and the test queries before loading. Latency: search at batch 1 over {queries} "
             f"queries after 5 warm-up queries. q/s @32: throughput at batch 32. Fit: wall time when the "
             f"artifacts were fitted (a system that reuses a cached shared model shows only its own part; "
-            f"—: not recorded).")
+            f"—: not recorded, or resumed from an interrupted fit).{_commits_clause(records)}")
     ratios = latency_ratios(records)
     if ratios:
         text += " Latency ratios (p50, paper in brackets): " + "; ".join(

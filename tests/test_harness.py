@@ -131,6 +131,18 @@ def test_runs_resume_and_fitted_artifacts_are_cached(tiny, tmp_path):
     assert forced.status == "done" and Counting.fits == 2
 
 
+def test_a_fit_resumed_from_checkpoints_says_so(tiny, tmp_path):
+    fresh = harness.artifact_folder(Spy, Spy.Config(), 3, tiny)
+    resumed = harness.artifact_folder(Spy, Spy.Config(), 4, tiny)
+    checkpoints = resumed.with_name(resumed.name + ".partial") / harness.CHECKPOINTS
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "train.pt").write_text("state")
+    for seed in (3, 4):
+        harness.run_system(Spy, Spy.Config(), seed, tiny, tmp_path, progress=False)
+    records = [json.loads((f / harness.FIT_RECORD).read_text()) for f in (fresh, resumed)]
+    assert [r["resumed"] for r in records] == [False, True]  # Table 3 shows no fit time for the second
+
+
 def test_deterministic_systems_run_one_seed_others_all():
     assert harness.seeds_for(GPop, 3) == [0]
     assert harness.seeds_for(Counting, 3) == [0, 1, 2]

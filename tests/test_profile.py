@@ -151,6 +151,9 @@ def test_table3_rows_and_the_papers_latency_ratios():
     assert "in a fresh spawned process (" in text  # records without ``preload`` predate the fork server
     forked = table3_markdown([{**r, "preload": ["torch"]} for r in records], "Table 3")
     assert "forked from a server" in forked and "spawned" not in forked
+    assert "different commits" not in text
+    later = table3_markdown([*records[:2], {**records[2], "commit": "feedbeef" * 5}], "Table 3")
+    assert "DPR, MINDER at " in later and "PEARL at feedbee." in later
 
 
 def test_profile_systems_writes_table3_and_keeps_records_of_the_same_artifacts(tiny, tmp_path):
