@@ -13,7 +13,9 @@ A run whose metadata carries the same key (system, config, dataset fingerprint, 
 not redone, so an interrupted ``bench run`` resumes where it stopped. Fitted artifacts are
 cached under ``.cache/artifacts/<system>/<key>/`` and reused by later runs; an interrupted fit
 restarts in the same folder with only its ``checkpoints/`` kept, so training resumes. A
-completed fit leaves ``fit.json`` (its wall time) there, which Table 3 reports.
+completed fit leaves ``fit.json`` there, which Table 3 reports: its wall time, whether it resumed
+from checkpoints (then the time is the remainder's only), and the shared artifacts it used
+(:func:`systems.base.recording_shared`: built during this fit, or reused from the cache).
 
 Under ``torchrun`` every rank takes part in each fit (:mod:`systems.distributed`); rank 0
 alone writes artifacts, runs and metadata.
@@ -39,7 +41,7 @@ from benchmark.io import atomic_open, replace_dir, stable_hash, write_json
 from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData
 from systems import distributed
-from systems.base import NotApplicable, Ranking, config_dict, top_k
+from systems.base import NotApplicable, Ranking, config_dict, recording_shared, top_k
 
 SEARCH_BATCH = 256
 FIT_RECORD = "fit.json"
@@ -130,13 +132,14 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
         resumed = (partial / CHECKPOINTS).is_dir() and any((partial / CHECKPOINTS).iterdir())
         if progress:
             tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}", file=sys.stderr)
-        with distributed.building(partial) as own:  # under torchrun, rank 0 alone writes the cache
+        with recording_shared() as shared, distributed.building(partial) as own:  # rank 0 alone writes
             system.fit(data, own)
         if distributed.is_main():
             shutil.rmtree(partial / CHECKPOINTS, ignore_errors=True)
             write_json(partial / FIT_RECORD, {
                 "fit_s": round(time.perf_counter() - start, 3), "machine": provenance.machine(),
-                "processes": distributed.world_size(), "resumed": resumed,  # fit_s: the remainder only
+                "processes": distributed.world_size(), "shared": shared,
+                "resumed": resumed or any(s["resumed"] for s in shared),  # fit_s: the remainder only
                 "load_average": [round(x, 2) for x in os.getloadavg()]})  # > cpus: other work ran beside
             (partial / ".complete").write_text("ok\n")
             replace_dir(partial, folder)

@@ -307,7 +307,8 @@ def system_efficiency(cls: type, config: Any, dataset: Dataset, threads: int | N
 
     Returns:
         The card name and label, config, thread count, disk bytes of the artifacts, fit seconds
-        (as recorded when fitted; None for artifacts fitted before the record existed) and the
+        (as recorded when fitted; None for artifacts fitted before the record existed, or for a
+        resumed fit), the shared artifacts the fit used (``fit.json``'s ``shared``) and the
         serving measurements of :func:`_serve`.
     """
     from benchmark.harness import FIT_RECORD, artifact_folder, fit_or_load
@@ -327,6 +328,7 @@ def system_efficiency(cls: type, config: Any, dataset: Dataset, threads: int | N
             "artifacts": folder.name, "threads": threads, "preload": preloaded(),
             "disk_bytes": disk_bytes(folder), "machine": machine(),
             "fit_s": None if record.get("resumed") else record.get("fit_s"),  # a resumed fit's is partial
+            "fit_shared": record.get("shared"),  # None: fitted before fit.json recorded them
             "commit": git_commit(), "versions": versions(), **served}
 
 

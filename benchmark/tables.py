@@ -638,8 +638,14 @@ def efficiency_records(out_dir: Path, dataset: Dataset) -> list[dict]:
     return sorted(records, key=lambda r: (order.get(r["system"], len(order)), r["system"]))
 
 
+def _reused_shared(r: dict) -> bool:
+    """Whether the fit took a shared model from the cache (built by an earlier fit)."""
+    return any(not s["built"] for s in r.get("fit_shared") or [])
+
+
 def _table3_cells(r: dict) -> list[str]:
     fit = "—" if r["fit_s"] is None else f"{r['fit_s']:,.0f}" if r["fit_s"] >= 10 else f"{r['fit_s']:.1f}"
+    fit += DAGGER if r["fit_s"] is not None and _reused_shared(r) else ""
     disk = r["disk_bytes"] / 2**20
     return [f"{r['parameters'] / 1e6:.1f}", f"{disk:,.1f}" if disk >= 1 else f"{disk:.2f}", f"{r['peak_rss_mb']:,.0f}",
             f"{r['latency_ms']['p50_ms']:.1f}", f"{r['latency_ms']['p95_ms']:.1f}",
@@ -691,8 +697,8 @@ def _table3_footnote(records: Sequence[dict]) -> str:
             f"(model and index). Peak RSS: the serving process's peak, of which about {baseline:,.0f} MB is "
             f"Python, the libraries and the test queries before loading. Latency: search at batch 1 over {queries} "
             f"queries after 5 warm-up queries. q/s @32: throughput at batch 32. Fit: wall time when the "
-            f"artifacts were fitted (a system that reuses a cached shared model shows only its own part; "
-            f"—: not recorded, or resumed from an interrupted fit).{_commits_clause(records)}")
+            f"artifacts were fitted (a system that reuses a cached shared model shows only its own part, marked {DAGGER} "
+            f"where recorded; —: not recorded, or resumed from an interrupted fit).{_commits_clause(records)}")
     ratios = latency_ratios(records)
     if ratios:
         text += " Latency ratios (p50, paper in brackets): " + "; ".join(
@@ -724,6 +730,7 @@ def table3_csv(records: Sequence[dict]) -> str:
              "p50_ms": r["latency_ms"]["p50_ms"], "p95_ms": r["latency_ms"]["p95_ms"],
              "latency_queries": r["latency_ms"]["n"], "throughput_qps": r["throughput_qps"],
              "throughput_batch": r["throughput_batch"], "threads": r["threads"], "fit_s": r["fit_s"],
+             "fit_reused_shared": None if r.get("fit_shared") is None else _reused_shared(r),
              "load_s": r["load_s"]} for r in records]
     return _csv_text(rows)
 

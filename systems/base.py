@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from benchmark.io import stable_hash
 from benchmark.paths import cache_dir
@@ -64,13 +65,35 @@ class NotApplicable(Exception):
     cross-modal system): the harness records the run as not applicable instead of failed."""
 
 
+_shared_uses: list[dict] | None = None
+"""The shared artifacts asked for inside :func:`recording_shared`, else None."""
+
+
+@contextmanager
+def recording_shared() -> Iterator[list[dict]]:
+    """Record each :func:`shared_artifact` asked for inside the block, as
+    ``{"kind", "key", "built", "resumed"}``: built here (else reused from the cache), and
+    resumed from an interrupted build's checkpoints. The harness keeps them with a fit's
+    wall time, which includes a shared build only where it was built here."""
+    global _shared_uses
+    outer, _shared_uses = _shared_uses, []
+    try:
+        yield _shared_uses
+    finally:
+        _shared_uses = outer
+
+
 def shared_artifact(kind: str, key: Mapping, build: Callable[[Path], None]) -> Path:
     """A folder under ``.cache/shared/<kind>/`` built once per key and reused by every system
     that asks with the same key (PEARL and PEARL-IG share a trained model; the cross-modal
     systems share a pre-trained CLIP). ``build`` may be interrupted: it runs again in the same
     folder, where its ``checkpoints/`` are kept."""
     folder = cache_dir() / "shared" / kind / stable_hash(dict(key))
-    if not (folder / ".complete").exists():
+    built = not (folder / ".complete").exists()
+    resumed = built and (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir())
+    if _shared_uses is not None:
+        _shared_uses.append({"kind": kind, "key": folder.name, "built": built, "resumed": resumed})
+    if built:
         folder.mkdir(parents=True, exist_ok=True)
         with distributed.building(folder) as own:  # under torchrun, rank 0 alone writes here
             build(own)
@@ -160,6 +183,6 @@ def parse_overrides(config_cls: type, overrides: dict[str, str]) -> Any:
 
 
 __all__ = [
-    "FAMILIES", "Ranking", "SystemCard", "top_k", "NotApplicable", "shared_artifact", "NoConfig", "Retriever",
-    "BaseRetriever", "config_dict", "parse_overrides",
+    "FAMILIES", "Ranking", "SystemCard", "top_k", "NotApplicable", "shared_artifact", "recording_shared",
+    "NoConfig", "Retriever", "BaseRetriever", "config_dict", "parse_overrides",
 ]

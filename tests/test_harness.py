@@ -14,9 +14,11 @@ import time
 import pytest
 
 from benchmark import harness, tables
+from benchmark.io import stable_hash
+from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData, User
 from conftest import ROOT, bench
-from systems.base import BaseRetriever, SystemCard
+from systems.base import BaseRetriever, SystemCard, shared_artifact
 from systems.lexical import BM25
 from systems.popularity import GPop, UPop
 
@@ -143,6 +145,29 @@ def test_a_fit_resumed_from_checkpoints_says_so(tiny, tmp_path):
     assert [r["resumed"] for r in records] == [False, True]  # Table 3 shows no fit time for the second
 
 
+class Sharing(Spy):
+    """Fits on a shared artifact, as PEARL and PEARL-IG share their model."""
+
+    card = SystemCard(name="sharing", label="Sharing", family="Test", paper="-", deterministic=True)
+
+    def fit(self, data, artifacts):
+        shared_artifact("test-model", {"for": "test_harness"}, lambda f: (f / "model").write_text("shared"))
+        (artifacts / "model").write_text("ok")
+
+
+def test_a_fit_records_the_shared_artifacts_it_built_reused_or_resumed(tiny, tmp_path):
+    interrupted = cache_dir() / "shared" / "test-model" / stable_hash({"for": "test_harness"}) / "checkpoints"
+    interrupted.mkdir(parents=True)
+    (interrupted / "train.pt").write_text("state")
+    for seed in (0, 1):
+        harness.run_system(Sharing, Sharing.Config(), seed, tiny, tmp_path, progress=False)
+    first, second = (json.loads((harness.artifact_folder(Sharing, Sharing.Config(), seed, tiny)
+                                 / harness.FIT_RECORD).read_text()) for seed in (0, 1))
+    assert [(s["kind"], s["built"], s["resumed"]) for s in first["shared"]] == [("test-model", True, True)]
+    assert first["resumed"]  # its wall time lacks the interrupted part of the shared build
+    assert [(s["built"], s["resumed"]) for s in second["shared"]] == [(False, False)] and not second["resumed"]
+
+
 def test_deterministic_systems_run_one_seed_others_all():
     assert harness.seeds_for(GPop, 3) == [0]
     assert harness.seeds_for(Counting, 3) == [0, 1, 2]
@@ -171,7 +196,7 @@ def test_run_file_is_trec_and_tables_are_byte_identical(tiny, tmp_path):
 
 SLOW_PLUGIN = '''
 import os, time
-from systems.base import BaseRetriever, SystemCard
+from systems.base import BaseRetriever, SystemCard, shared_artifact
 from systems.popularity import GPop
 
 class Slow(GPop):

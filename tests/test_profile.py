@@ -154,6 +154,10 @@ def test_table3_rows_and_the_papers_latency_ratios():
     assert "different commits" not in text
     later = table3_markdown([*records[:2], {**records[2], "commit": "feedbeef" * 5}], "Table 3")
     assert "DPR, MINDER at " in later and "PEARL at feedbee." in later
+    shared = [{"kind": "pearl", "key": "k", "built": False, "resumed": False}]
+    reused = table3_markdown([*records[:2], {**records[2], "fit_shared": shared}], "Table 3")
+    assert "| 7.5† |" in reused and "| 7.5 |" in reused  # only PEARL took its shared model from the cache
+    assert "| 7.5† |" not in table3_markdown([*records[:2], {**records[2], "fit_shared": []}], "Table 3")
 
 
 def test_profile_systems_writes_table3_and_keeps_records_of_the_same_artifacts(tiny, tmp_path):
@@ -168,6 +172,7 @@ def test_profile_systems_writes_table3_and_keeps_records_of_the_same_artifacts(t
     bm25 = json.loads((tmp_path / "profile" / "systems" / "bm25.json").read_text())
     assert bm25["threads"] == 1 and bm25["latency_ms"]["n"] == 5 and bm25["disk_bytes"] > 0
     assert bm25["peak_rss_mb"] > bm25["baseline_rss_mb"] > 0 and bm25["fit_s"] is not None
+    assert bm25["fit_shared"] == []  # BM25 builds no shared artifact
     assert {p.name for p in tmp_path.iterdir()} >= {"table3.csv", "table3.md", "table3.tex"}
     assert "| BM25 |" in out.stdout
     again = bench(*args)
