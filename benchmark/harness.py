@@ -41,14 +41,11 @@ from benchmark.io import atomic_open, replace_dir, stable_hash, write_json
 from benchmark.paths import cache_dir
 from benchmark.records import Query, TrainingData
 from systems import distributed
-from systems.base import NotApplicable, Ranking, config_dict, recording_shared, top_k
+from systems.base import CHECKPOINTS, NotApplicable, Ranking, config_dict, has_checkpoints, recording_shared, top_k
 
 SEARCH_BATCH = 256
 FIT_RECORD = "fit.json"
 """The file in a fitted artifact folder that records how long the fit took, and where."""
-CHECKPOINTS = "checkpoints"
-"""The sub-folder of a system's fit folder that survives an interrupted fit (training
-checkpoints to resume from); it is deleted once the fit completes."""
 
 
 @dataclass
@@ -129,7 +126,7 @@ def fit_or_load(cls: type, config: Any, seed: int, dataset: Dataset, progress: b
         if distributed.is_main():
             _clear_partial(partial)
             partial.mkdir(parents=True, exist_ok=True)
-        resumed = (partial / CHECKPOINTS).is_dir() and any((partial / CHECKPOINTS).iterdir())
+        resumed = has_checkpoints(partial)
         if progress:
             tqdm.write(f"[{cls.card.name} seed {seed}] fitting on {dataset.name}", file=sys.stderr)
         with recording_shared() as shared, distributed.building(partial) as own:  # rank 0 alone writes

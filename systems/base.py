@@ -65,6 +65,16 @@ class NotApplicable(Exception):
     cross-modal system): the harness records the run as not applicable instead of failed."""
 
 
+CHECKPOINTS = "checkpoints"
+"""The sub-folder of a fit folder (or a shared artifact's) that survives an interrupted fit
+(training checkpoints to resume from); it is deleted once the fit completes."""
+
+
+def has_checkpoints(folder: Path) -> bool:
+    """Whether an interrupted fit left checkpoints in ``folder`` for the next one to resume from."""
+    return (folder / CHECKPOINTS).is_dir() and any((folder / CHECKPOINTS).iterdir())
+
+
 _shared_uses: list[dict] | None = None
 """The shared artifacts asked for inside :func:`recording_shared`, else None."""
 
@@ -90,7 +100,7 @@ def shared_artifact(kind: str, key: Mapping, build: Callable[[Path], None]) -> P
     folder, where its ``checkpoints/`` are kept."""
     folder = cache_dir() / "shared" / kind / stable_hash(dict(key))
     built = not (folder / ".complete").exists()
-    resumed = built and (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir())
+    resumed = built and has_checkpoints(folder)
     if _shared_uses is not None:
         _shared_uses.append({"kind": kind, "key": folder.name, "built": built, "resumed": resumed})
     if built:
@@ -98,7 +108,7 @@ def shared_artifact(kind: str, key: Mapping, build: Callable[[Path], None]) -> P
         with distributed.building(folder) as own:  # under torchrun, rank 0 alone writes here
             build(own)
         if distributed.is_main():
-            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+            shutil.rmtree(folder / CHECKPOINTS, ignore_errors=True)
             (folder / ".complete").write_text("ok\n")
         distributed.barrier()
     return folder
@@ -184,5 +194,6 @@ def parse_overrides(config_cls: type, overrides: dict[str, str]) -> Any:
 
 __all__ = [
     "FAMILIES", "Ranking", "SystemCard", "top_k", "NotApplicable", "shared_artifact", "recording_shared",
+    "CHECKPOINTS", "has_checkpoints",
     "NoConfig", "Retriever", "BaseRetriever", "config_dict", "parse_overrides",
 ]
