@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+CHECKPOINTS = "checkpoints"
+"""The sub-folder of a fit folder (or a shared artifact's) that survives an interrupted fit
+(training checkpoints to resume from); it is deleted once the fit completes."""
+
 
 def project_root() -> Path:
     """The folder holding ``datasets/``, ``results/`` and ``.cache/``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from benchmark.io import stable_hash
-from benchmark.paths import cache_dir
+from benchmark.paths import CHECKPOINTS, cache_dir
 from benchmark.records import Query, TrainingData
 from systems import distributed
 
@@ -63,11 +63,6 @@ def top_k(scored: Iterable[tuple[str, float]], k: int | None = None) -> Ranking:
 class NotApplicable(Exception):
     """Raised by ``fit`` when a dataset lacks what the system needs (e.g. sticker images for a
     cross-modal system): the harness records the run as not applicable instead of failed."""
-
-
-CHECKPOINTS = "checkpoints"
-"""The sub-folder of a fit folder (or a shared artifact's) that survives an interrupted fit
-(training checkpoints to resume from); it is deleted once the fit completes."""
 
 
 def has_checkpoints(folder: Path) -> bool:

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
+from benchmark.paths import CHECKPOINTS
+
 T = TypeVar("T")
 
 
@@ -141,13 +143,13 @@ def building(folder: Path) -> Iterator[Path]:
         yield folder
         return
     if is_main():
-        (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (folder / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
     barrier()
     if is_main():
         yield folder
     else:
         scratch = Path(tempfile.mkdtemp(prefix=f"stickerbench-rank{rank()}-"))
-        (scratch / "checkpoints").symlink_to((folder / "checkpoints").resolve())
+        (scratch / CHECKPOINTS).symlink_to((folder / CHECKPOINTS).resolve())
         try:
             yield scratch
         finally:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from benchmark.io import atomic_open
 from benchmark.records import Query, TrainingData
-from systems.base import BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
+from systems.base import CHECKPOINTS, BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
 from systems.constrained import PrefixTrie, decoded_items
 from systems.encoders import DEFAULT_ENCODER, set_threads
 from systems.ngrams import NgramIndex, document_score, key_weight
@@ -112,7 +112,7 @@ def _fit_backbone(config: Seq2SeqConfig, corpus: Sequence[str], new_tokens: Sequ
     resumable, checkpoints under ``folder/checkpoints``), save it to ``folder/model``; return it
     with its training notes."""
     model = Seq2Seq.create(config, corpus, new_tokens, seed)
-    notes = model.train(make_examples(model), config, folder / "checkpoints", seed, desc=desc)
+    notes = model.train(make_examples(model), config, folder / CHECKPOINTS, seed, desc=desc)
     model.save(folder / "model")
     return model, {**notes, "parameters": model.n_parameters()}
 
@@ -401,7 +401,7 @@ class Ultron(_TrieRetriever):
         notes: dict = {}
         for n, pairs in enumerate(stages, start=1):
             examples = [(src, tuple(identifiers[s])) for src, s in pairs]
-            notes[f"stage_{n}"] = model.train(examples, stage_cfg, artifacts / "checkpoints", self.seed,
+            notes[f"stage_{n}"] = model.train(examples, stage_cfg, artifacts / CHECKPOINTS, self.seed,
                                               desc=f"ultron stage {n}")
         model.save(artifacts / "model")
         shared = len(ids) - len({tuple(t) for t in identifiers.values()})

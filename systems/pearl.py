@@ -48,7 +48,7 @@ from benchmark.io import stable_hash
 from benchmark.paths import cache_dir
 from benchmark.records import AGE_GROUPS, GENDERS, PROPERTIES, Query, TrainingData, User
 from systems import distributed
-from systems.base import BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
+from systems.base import CHECKPOINTS, BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
 from systems.constrained import PrefixTrie, decoded_items
 from systems.encoders import DEFAULT_ENCODER, cached_encode, encode, load_encoder, set_threads
 from systems.generative import BACKBONE_DEVIATION, DECODE_BATCH, _write_json, pq_docids
@@ -474,7 +474,7 @@ class PEARL(BaseRetriever):
         frozen, repr_notes = self._user_embeddings(data, model)
         examples, weights = pearl_examples(data, texts, identifiers, rankings, model, cfg.user_embedding,
                                            cfg.intent_aware_loss)
-        notes = model.train(examples, cfg, folder / "checkpoints", self.seed, desc="pearl train",
+        notes = model.train(examples, cfg, folder / CHECKPOINTS, self.seed, desc="pearl train",
                             weights=weights, given=1, frozen=frozen)
         model.save(folder / "model")
         _write_json(folder / "identifiers.json", {"texts": texts, "identifiers": identifiers})
