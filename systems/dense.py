@@ -3,7 +3,8 @@
 Shared pieces: :class:`DenseIndex` (faiss: exact inner product by default, IVF or HNSW by
 config), :class:`DualEncoderTrainer` (one contrastive loop for both methods: a batch of queries,
 a list of candidate stickers, the positive of each query, and a mask of the candidates each
-query may be compared with), and BM25 hard-negative mining with the suite's own BM25.
+query may be compared with), and BM25 hard-negative mining with the suite's own BM25 (once per
+dataset, shared by DPR and ANCE).
 
 Both encoders start from the offline all-MiniLM-L6-v2 (any sentence-transformers path or hub
 id by config), score by the dot product of mean-pooled vectors (the Normalize layer is
@@ -22,11 +23,12 @@ from typing import Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from benchmark.io import read_json, write_json
 from benchmark.records import Query, TrainingData
 from systems import distributed
-from systems.base import BaseRetriever, Ranking, SystemCard, top_k
+from systems.base import BaseRetriever, Ranking, SystemCard, config_dict, shared_artifact, top_k
 from systems.encoders import DEFAULT_ENCODER, encode, load_encoder, set_threads
-from systems.lexical import BM25
+from systems.lexical import BM25, BM25Config
 from systems.optim import adamw_schedule
 
 # --------------------------------------------------------------------------- index
@@ -111,18 +113,29 @@ def training_triples(data: TrainingData) -> list[Triple]:
     return out
 
 
-def bm25_negatives(data: TrainingData, artifacts: Path, depth: int = 100) -> dict[str, list[str]]:
-    """For each training qid, the BM25 ranking of its query minus its positives (best first)."""
-    bm25 = BM25(None, 0)
-    bm25.fit(data, artifacts)
-    bm25.load(artifacts)
+def bm25_negatives(data: TrainingData, depth: int = 100) -> dict[str, list[str]]:
+    """For each training qid, the BM25 ranking of its query minus its positives (best first).
+
+    Mined once per dataset and shared by DPR and ANCE (``.cache/shared/bm25-negatives/``).
+    """
+    key = {"dataset": data.fingerprint, "bm25": config_dict(BM25Config()), "depth": depth}
+    folder = shared_artifact("bm25-negatives", key, lambda f: _mine_bm25_negatives(data, depth, f))
+    return read_json(folder / "negatives.json")
+
+
+def _mine_bm25_negatives(data: TrainingData, depth: int, folder: Path) -> None:
+    """Index the stickers with the suite's BM25 in ``folder`` and write each training query's
+    negatives to ``negatives.json``."""
+    bm25 = BM25(BM25Config(), 0)
+    bm25.fit(data, folder)
+    bm25.load(folder)
     queries = sorted(data.queries, key=lambda q: q.qid)
     rankings = bm25.search([Query(q.qid, None, q.text) for q in queries], depth)
     out = {}
     for q, ranking in zip(queries, rankings):
         positives = {s for s, r in data.qrels.get(q.qid, {}).items() if r > 0}
         out[q.qid] = [s for s, _ in ranking if s not in positives]
-    return out
+    write_json(folder / "negatives.json", out)
 
 
 def sample_negative(candidates: Sequence[str], positives: frozenset[str], rng: np.random.Generator,
@@ -317,7 +330,7 @@ class DPR(_DenseRetriever):
 
     def fit(self, data: TrainingData, artifacts: Path) -> None:
         threads, rng, docs, triples = self._prepare(data)
-        negatives = bm25_negatives(data, artifacts / "bm25")
+        negatives = bm25_negatives(data)
         query_model = load_encoder(self.config.encoder, self.config.max_seq_length, normalize=False)
         doc_model = load_encoder(self.config.encoder, self.config.max_seq_length, normalize=False)
         steps = _steps(self.config, len(triples))
@@ -367,7 +380,7 @@ class ANCE(_DenseRetriever):
         start = time.perf_counter()
         trainer = DualEncoderTrainer(model, model, cfg.warmup_steps + cfg.refreshes * cfg.refresh_every,
                                      cfg.lr, cfg.warmup, cfg.grad_norm)
-        bm25 = bm25_negatives(data, artifacts / "bm25")
+        bm25 = bm25_negatives(data)
         trainer.train(in_batch_batches(triples, bm25, docs, cfg.batch_size, rng), cfg.warmup_steps, desc="ance warm-up")
         queries = sorted({t.qid: t.query for t in triples}.items())
         for r in range(cfg.refreshes):

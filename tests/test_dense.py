@@ -10,6 +10,7 @@ import pytest
 
 from benchmark.evaluate import per_query_scores
 from benchmark.records import Query
+from systems.base import recording_shared
 from systems.dense import (
     ANCE, DPR, DenseIndex, bm25_negatives, in_batch_batches, pair_batches, sample_negative, training_triples,
 )
@@ -62,13 +63,16 @@ def test_ivfpq_index_compresses_and_finds_near_duplicates():
     assert np.mean([ids[i] in {s for s, _ in f} for i, f in enumerate(found)]) > 0.9
 
 
-def test_negatives_never_include_positives(tiny, tmp_path):
+def test_negatives_never_include_positives(tiny):
     data = tiny.training_data()
     triples = training_triples(data)
     docs = data.sticker_documents(labelled=True)
-    negatives = bm25_negatives(data, tmp_path)
+    negatives = bm25_negatives(data)
     for t in triples:
         assert not set(negatives[t.qid]) & t.positives
+    with recording_shared() as uses:  # the second system to ask (DPR, then ANCE) reuses them
+        assert bm25_negatives(data) == negatives
+    assert [(u["kind"], u["built"]) for u in uses] == [("bm25-negatives", False)]
     rng = np.random.default_rng(0)
     for batch in itertools.islice(in_batch_batches(triples, negatives, docs, 16, rng), 30):
         assert batch.allowed.shape == (16, 32)
