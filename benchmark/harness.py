@@ -38,10 +38,10 @@ from tqdm import tqdm
 from benchmark import provenance
 from benchmark.dataset import Dataset
 from benchmark.io import atomic_open, replace_dir, stable_hash, write_json
-from benchmark.paths import cache_dir
+from benchmark.paths import CHECKPOINTS, cache_dir
 from benchmark.records import Query, TrainingData
 from systems import distributed
-from systems.base import CHECKPOINTS, NotApplicable, Ranking, config_dict, has_checkpoints, recording_shared, top_k
+from systems.base import NotApplicable, Ranking, config_dict, has_checkpoints, recording_shared, top_k
 
 SEARCH_BATCH = 256
 FIT_RECORD = "fit.json"

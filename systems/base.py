@@ -189,6 +189,6 @@ def parse_overrides(config_cls: type, overrides: dict[str, str]) -> Any:
 
 __all__ = [
     "FAMILIES", "Ranking", "SystemCard", "top_k", "NotApplicable", "shared_artifact", "recording_shared",
-    "CHECKPOINTS", "has_checkpoints",
+    "has_checkpoints",
     "NoConfig", "Retriever", "BaseRetriever", "config_dict", "parse_overrides",
 ]

@@ -35,8 +35,9 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmark.io import atomic_open
+from benchmark.paths import CHECKPOINTS
 from benchmark.records import Query, TrainingData
-from systems.base import CHECKPOINTS, BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
+from systems.base import BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
 from systems.constrained import PrefixTrie, decoded_items
 from systems.encoders import DEFAULT_ENCODER, set_threads
 from systems.ngrams import NgramIndex, document_score, key_weight

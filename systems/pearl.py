@@ -45,10 +45,10 @@ import torch
 from tqdm import tqdm
 
 from benchmark.io import stable_hash
-from benchmark.paths import cache_dir
+from benchmark.paths import CHECKPOINTS, cache_dir
 from benchmark.records import AGE_GROUPS, GENDERS, PROPERTIES, Query, TrainingData, User
 from systems import distributed
-from systems.base import CHECKPOINTS, BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
+from systems.base import BaseRetriever, Ranking, SystemCard, shared_artifact, top_k
 from systems.constrained import PrefixTrie, decoded_items
 from systems.encoders import DEFAULT_ENCODER, cached_encode, encode, load_encoder, set_threads
 from systems.generative import BACKBONE_DEVIATION, DECODE_BATCH, _write_json, pq_docids
