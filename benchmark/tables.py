@@ -639,7 +639,7 @@ def efficiency_records(out_dir: Path, dataset: Dataset) -> list[dict]:
 
 
 def _reused_shared(r: dict) -> bool:
-    """Whether the fit took a shared model from the cache (built by an earlier fit)."""
+    """Whether the fit took a shared artifact from the cache (built by an earlier fit)."""
     return any(not s["built"] for s in r.get("fit_shared") or [])
 
 
@@ -697,7 +697,8 @@ def _table3_footnote(records: Sequence[dict]) -> str:
             f"(model and index). Peak RSS: the serving process's peak, of which about {baseline:,.0f} MB is "
             f"Python, the libraries and the test queries before loading. Latency: search at batch 1 over {queries} "
             f"queries after 5 warm-up queries. q/s @32: throughput at batch 32. Fit: wall time when the "
-            f"artifacts were fitted (a system that reuses a cached shared model shows only its own part, marked {DAGGER} "
+            f"artifacts were fitted (a system that reuses a cached shared artifact, such as a trained model or "
+            f"encoded texts, shows only its own part, marked {DAGGER} "
             f"where recorded; —: not recorded, or resumed from an interrupted fit).{_commits_clause(records)}")
     ratios = latency_ratios(records)
     if ratios:

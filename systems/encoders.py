@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from benchmark.io import atomic_open
-from benchmark.paths import cache_dir
+from systems.base import shared_artifact
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 OFFLINE_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2"}
@@ -97,23 +98,23 @@ def encode_tokens(model, texts: Sequence[str], max_tokens: int, batch_size: int 
 
 def cached_encode(model, model_key: str, texts: Sequence[str], batch_size: int = 64,
                   progress: bool = False, max_tokens: int | None = None) -> np.ndarray:
-    """:func:`encode` (or, with ``max_tokens``, :func:`encode_tokens`) with a disk cache keyed
-    by the model's identity and the texts.
+    """:func:`encode` (or, with ``max_tokens``, :func:`encode_tokens`), kept as a shared artifact
+    (``.cache/shared/embeddings/``) keyed by the model's identity and the texts, so that a fit
+    that reuses another's encodings is recorded as reusing a shared artifact.
 
     Args:
         model_key: identifies the weights (a model name for a frozen encoder, an artifact key
-            for a fine-tuned one); with a hash of the texts it names the cache file.
+            for a fine-tuned one); with a hash of the texts it keys the artifact.
     """
-    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
-    safe = hashlib.sha256(model_key.encode()).hexdigest()[:16]
-    suffix = f"-tokens{max_tokens}" if max_tokens else ""
-    path = cache_dir() / "embeddings" / f"{safe}-{digest}{suffix}.npy"
-    if path.exists():
-        return np.load(path)
-    if max_tokens:
-        vectors = encode_tokens(model, texts, max_tokens, batch_size, progress)
-    else:
-        vectors = encode(model, texts, batch_size, progress, desc="encode corpus")
-    with atomic_open(path, "wb") as f:
-        np.save(f, vectors)
-    return vectors
+    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()
+
+    def build(folder: Path) -> None:
+        if max_tokens:
+            vectors = encode_tokens(model, texts, max_tokens, batch_size, progress)
+        else:
+            vectors = encode(model, texts, batch_size, progress, desc="encode corpus")
+        with atomic_open(folder / "vectors.npy", "wb") as f:
+            np.save(f, vectors)
+
+    key = {"model": model_key, "texts": digest, "max_tokens": max_tokens}
+    return np.load(shared_artifact("embeddings", key, build) / "vectors.npy")
